@@ -1,0 +1,27 @@
+# Every target works on a fresh machine: `make install` runs first where needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[gateway,test]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/switchboard dev --directory examples/directory.yaml --demo
+
+test: install
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/switchboard bench
+
+clean:
+	rm -rf $(VENV) .switchboard switchboard.db* *.egg-info

@@ -1,0 +1,1 @@
+"""Activities: the workflow's I/O against the store and Temporal (wake-ups)."""

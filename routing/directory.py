@@ -1,0 +1,240 @@
+"""The directory: accounts, skills, agents, rollover policies and heroes, as plain models.
+
+This is the schema of the directory file (CONTRACT "Directory file"). Parsing validates every
+field and every cross-reference, so a file either loads whole or is refused with the field at
+fault named; the store never sees a half-valid directory.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+
+from routing.durations import format_duration, parse_duration
+from routing.hours import WeeklyHours, parse_hours, zone
+
+Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+
+
+class _Strict(BaseModel):
+    """Directory models refuse unknown keys, so a misspelt field is named, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RolloverMode(str, Enum):
+    NONE = "none"
+    FULLY_MANAGED = "fully_managed"
+    BACKUP = "backup"
+    SCHEDULE = "schedule"
+    HYBRID = "hybrid"
+
+
+class Status(str, Enum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    phone: str | None = None
+    email: str | None = None
+
+
+class Brand(_Strict):
+    """The owner's brand profile, shown to handler agents with every offer (SPEC R3.7)."""
+
+    name: str
+    url: str | None = None
+    logo: str | None = None
+    hours: str | None = None
+    contacts: list[Contact] = []
+    widget: str | None = None
+
+
+class SkillRef(_Strict):
+    account: str
+    skill: str
+
+    def __str__(self) -> str:
+        return f"{self.account}/{self.skill}"
+
+
+def _hours(value: Any) -> WeeklyHours | None:
+    return value if value is None or isinstance(value, WeeklyHours) else parse_hours(value)
+
+
+Hours = Annotated[
+    WeeklyHours | None,
+    BeforeValidator(_hours),
+    PlainSerializer(lambda h: h.spec if h else None),
+]
+
+
+class RolloverPolicy(_Strict):
+    """Where an owner skill's conversations go (SPEC R3)."""
+
+    mode: RolloverMode
+    handler: SkillRef | None = None
+    backup_window: Duration = 60.0
+    schedule: Literal["off_hours"] | Hours = None
+    holidays: list[date] = []  # whole days inside an explicit schedule
+
+    @model_validator(mode="after")
+    def _complete(self) -> RolloverPolicy:
+        if self.mode is not RolloverMode.NONE and self.handler is None:
+            raise ValueError(f"mode {self.mode.value!r} needs a handler: {{account, skill}}")
+        if self.mode in (RolloverMode.SCHEDULE, RolloverMode.HYBRID) and self.schedule is None:
+            raise ValueError(f"mode {self.mode.value!r} needs a schedule: off_hours or weekly windows")
+        return self
+
+    @cached_property
+    def holiday_set(self) -> frozenset[date]:
+        return frozenset(self.holidays)
+
+
+class Skill(_Strict):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    enabled: bool = True
+    hours: Hours = None
+    holidays: list[date] = []
+    accept_timeout: Duration = 30.0
+    idle_timeout: Duration = 24 * 3600.0
+    rollover: RolloverPolicy | None = None
+    transfer_targets: list[SkillRef] = []
+    fallback_skill: str | None = None
+
+    @cached_property
+    def holiday_set(self) -> frozenset[date]:
+        return frozenset(self.holidays)
+
+
+class Agent(_Strict):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    role: Literal["agent", "manager"] = "agent"
+    kind: Literal["human", "bot"] = "human"
+    skills: list[str] = []
+    capacity: int | None = Field(default=1, ge=1)
+    status: Status = Status.OFFLINE
+    active: bool = True
+
+
+class Account(_Strict):
+    id: str = Field(min_length=1)
+    brand: Brand
+    timezone: str = "UTC"
+    default_voice_skill: str | None = None
+    rollover: RolloverPolicy | None = None  # the default for skills that set none
+    skills: list[Skill] = []
+    agents: list[Agent] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    def skill(self, skill_id: str) -> Skill | None:
+        return next((s for s in self.skills if s.id == skill_id), None)
+
+    def policy_for(self, skill: Skill) -> RolloverPolicy | None:
+        """The skill's own policy, else the account default (SPEC R3)."""
+        return skill.rollover if "rollover" in skill.model_fields_set else self.rollover
+
+
+class Hero(_Strict):
+    account: str
+    customer: str
+    agent: str | None = None
+    inbox: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Hero:
+        if (self.agent is None) == (self.inbox is None):
+            raise ValueError("a hero is either an agent or an inbox: give exactly one")
+        return self
+
+
+class Gateway(_Strict):
+    """A channel gateway principal; ``accounts`` limits it (absent: any account)."""
+
+    name: str
+    accounts: list[str] | None = None
+
+
+class Directory(_Strict):
+    accounts: list[Account] = []
+    heroes: list[Hero] = []
+    gateways: list[Gateway] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> Directory:
+        check_references(self)
+        return self
+
+    def account(self, account_id: str) -> Account | None:
+        return next((a for a in self.accounts if a.id == account_id), None)
+
+
+def _unique(items: list[Any], what: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise ValueError(f"duplicate {what} id {item.id!r}")
+        seen.add(item.id)
+
+
+def check_references(directory: Directory) -> None:
+    """Every id a directory names must exist: skills, handlers, targets, heroes (SPEC R3, R6, R7)."""
+    _unique(directory.accounts, "account")
+    _unique([agent for account in directory.accounts for agent in account.agents], "agent")
+    accounts = {a.id: a for a in directory.accounts}
+
+    def skill_ref(ref: SkillRef, where: str) -> None:
+        account = accounts.get(ref.account)
+        if account is None:
+            raise ValueError(f"{where}: unknown account {ref.account!r}")
+        if account.skill(ref.skill) is None:
+            raise ValueError(f"{where}: account {ref.account!r} has no skill {ref.skill!r}")
+
+    for account in directory.accounts:
+        _unique(account.skills, f"skill in account {account.id!r}")
+        if account.rollover and account.rollover.handler:
+            skill_ref(account.rollover.handler, f"accounts[{account.id}].rollover.handler")
+        if account.default_voice_skill and not account.skill(account.default_voice_skill):
+            raise ValueError(f"accounts[{account.id}].default_voice_skill: no skill "
+                             f"{account.default_voice_skill!r}")
+        for skill in account.skills:
+            where = f"accounts[{account.id}].skills[{skill.id}]"
+            if skill.rollover and skill.rollover.handler:
+                skill_ref(skill.rollover.handler, f"{where}.rollover.handler")
+            for target in skill.transfer_targets:
+                skill_ref(target, f"{where}.transfer_targets")
+            if skill.fallback_skill and not account.skill(skill.fallback_skill):
+                raise ValueError(f"{where}.fallback_skill: no skill {skill.fallback_skill!r}")
+        for agent in account.agents:
+            for skill_id in agent.skills:
+                if not account.skill(skill_id):
+                    raise ValueError(f"accounts[{account.id}].agents[{agent.id}].skills: "
+                                     f"no skill {skill_id!r} in account {account.id!r}")
+    for hero in directory.heroes:
+        account = accounts.get(hero.account)
+        where = f"heroes[{hero.account}/{hero.customer}]"
+        if account is None:
+            raise ValueError(f"{where}: unknown account {hero.account!r}")
+        if hero.agent and not any(a.id == hero.agent for a in account.agents):
+            raise ValueError(f"{where}: no agent {hero.agent!r} in account {hero.account!r}")
+        if hero.inbox and not account.skill(hero.inbox):
+            raise ValueError(f"{where}: no skill {hero.inbox!r} in account {hero.account!r}")
+    for gateway in directory.gateways:
+        for account_id in gateway.accounts or []:
+            if account_id not in accounts:
+                raise ValueError(f"gateways[{gateway.name}].accounts: unknown account {account_id!r}")

@@ -1,0 +1,193 @@
+"""The conversation's data: its start input, its commands, its state and its timeline.
+
+These pydantic models cross every wire (gateway -> Temporal -> workflow -> activity -> store), with
+the same shapes as CONTRACT.md. ``parse`` turns a raw JSON object into a model or a
+``Refusal`` whose message names the bad field and value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from routing.directory import Brand, SkillRef
+from routing.errors import Refusal
+
+# Channels a gateway may start a conversation on (SPEC R1.1); add new ones here.
+CHANNELS = ("web", "sms", "abc", "gbm", "whatsapp", "voice", "email", "voicemail")
+MESSAGING_CHANNELS = ("web", "sms", "abc", "gbm", "whatsapp")
+
+ConversationStatus = Literal["routing", "queued", "offered", "assigned", "closed"]
+Id = str
+
+
+class _Input(BaseModel):
+    """Inputs refuse unknown keys so that a misspelt field is named rather than ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StartConversation(_Input):
+    """A gateway's start input (CONTRACT "Start input", SPEC R1.1)."""
+
+    conversation_id: Id = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    account: Id = Field(min_length=1)
+    skill: Id = Field(min_length=1)
+    channel: str
+    customer: Id = Field(min_length=1)
+    first_message: str | None = None
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    attributes: dict[str, Any] = {}
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        if value not in CHANNELS:
+            raise ValueError(f"unknown channel {value!r}; one of {', '.join(CHANNELS)}")
+        return value
+
+
+class Accept(_Input):
+    agent: Id = Field(min_length=1)
+
+
+class Decline(_Input):
+    agent: Id = Field(min_length=1)
+    reason: str | None = None
+
+
+class Close(_Input):
+    by: Id = Field(min_length=1)
+    reason: str | None = None
+
+
+class Transfer(_Input):
+    by: Id = Field(min_length=1)
+    account: Id | None = None  # absent: the account the conversation is in now
+    skill: Id | None = None
+    agent: Id | None = None
+    note: str | None = None
+    warm_message: str | None = None
+
+
+class Rollback(_Input):
+    by: Id = Field(min_length=1)
+    skill: Id | None = None
+    note: str | None = None
+
+
+class ReassignToHero(_Input):
+    by: Id = Field(min_length=1)
+
+
+class Join(_Input):
+    manager: Id = Field(min_length=1)
+
+
+class PrivateMessage(_Input):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+    sender: Id = Field(alias="from", min_length=1)
+    to: Id = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=4000)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], raw: object, what: str) -> M:
+    """Validate ``raw`` as ``model``; a ``Refusal`` naming field and value when it is not."""
+    if isinstance(raw, model):
+        return raw
+    if not isinstance(raw, dict):
+        raise Refusal("InvalidInput", f"{what}: expected a JSON object, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or what
+        value = first.get("input")
+        detail = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = f"{what}: missing field {field!r}"
+        elif first["type"] == "extra_forbidden":
+            message = f"{what}: unknown field {field!r}"
+        else:
+            message = f"{what}: field {field!r} = {value!r}: {detail}"
+        raise Refusal("InvalidInput", message, field=field) from None
+
+
+class Offer(BaseModel):
+    agent: Id
+    expires_at: datetime
+    step: int = 0
+    account: Id | None = None
+    skill: Id | None = None
+
+
+class Note(BaseModel):
+    at: datetime
+    by: Id
+    text: str
+    kind: Literal["note", "private_message"] = "note"
+    to: Id | None = None
+
+
+class Event(BaseModel):
+    """One routing step in the timeline (SPEC R8.2): what happened, to whom, and why."""
+
+    at: datetime
+    kind: str
+    actor: str | None = None
+    account: Id | None = None
+    skill: Id | None = None
+    agent: Id | None = None
+    reason: str | None = None
+
+
+class RouteRequest(BaseModel):
+    """One routing step, asked of the store by the workflow.
+
+    ``target`` None means "apply the owner's rollover policy"; otherwise route inside that skill.
+    ``now`` is the workflow's clock, so every time rule is decided on workflow time (SPEC R3.6).
+    """
+
+    conversation_id: Id
+    workflow_id: str
+    step: int
+    now: datetime
+    account: Id
+    skill: Id
+    customer: Id
+    channel: str
+    priority: int = 0
+    waiting_since: datetime
+    target: SkillRef | None = None
+    excluded: list[Id] = []
+    policy_applies: bool = True
+    backup_deadline: datetime | None = None
+    backup_handler: SkillRef | None = None
+
+
+class RouteOutcome(BaseModel):
+    """What the store did for a ``RouteRequest``: an offer, or a place in a queue."""
+
+    target: SkillRef
+    brand: Brand
+    events: list[Event] = []
+    offer: Offer | None = None
+    accept_timeout: float = 30.0
+    idle_timeout: float = 24 * 3600.0
+    rollover_mode: str | None = None
+    handled_by_handler: bool = False
+    backup_deadline: datetime | None = None
+    backup_handler: SkillRef | None = None
+    policy_applies: bool = True
+
+
+class Release(BaseModel):
+    """Free whatever the conversation holds: an offer or assignment slot, a queue place."""
+
+    conversation_id: Id
+    now: datetime

@@ -1,0 +1,183 @@
+"""The directory file and its home in the database.
+
+``read_file`` parses and validates a YAML directory, naming the line and field of the first
+problem. ``save`` replaces the stored directory in one transaction (all or nothing) while
+keeping each agent's live presence and load. ``load`` reads it back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from routing.directory import Account, Agent, Directory, Hero, Skill
+from routing.errors import Refusal
+from store import schema as t
+from store.db import Store
+
+
+class DirectoryError(ValueError):
+    """A directory file that cannot load; the message names file, line and field."""
+
+
+def read_file(path: str | Path) -> Directory:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DirectoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_text(text, str(path))
+
+
+def parse_text(text: str, source: str = "<directory>") -> Directory:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise DirectoryError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DirectoryError(f"{source}:1: the directory must be a mapping with 'accounts'")
+    try:
+        return Directory.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = error["loc"]
+        field = ".".join(str(p) for p in loc) or "directory"
+        line = _line(root, loc)
+        detail = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            detail = "unknown field"
+        elif error["type"] == "missing":
+            detail = "missing field"
+        value = f" = {error['input']!r}" if loc and error["type"] not in ("missing",) and not isinstance(
+            error.get("input"), (dict, list)) else ""
+        raise DirectoryError(f"{source}{f':{line}' if line else ''}: {field}{value}: {detail}") from None
+
+
+def _line(node: Any, loc: tuple) -> int | None:
+    """The 1-based line of the YAML node at pydantic location ``loc`` (as deep as it exists)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _account_row(account: Account) -> dict:
+    return {"id": account.id,
+            "config": account.model_dump(mode="json", exclude={"skills", "agents"}, exclude_unset=True)}
+
+
+async def save(store: Store, directory: Directory) -> None:
+    """Replace the stored directory with ``directory``; agents keep their live load.
+
+    An agent given no ``status``/``active`` in the file keeps the one it has at run time. An
+    agent that holds conversations cannot be removed (deactivate it instead).
+    """
+    async with store.transaction() as conn:
+        existing = {row.id: row for row in await conn.execute(select(t.agents))}
+        wanted = {a.id: (account, a) for account in directory.accounts for a in account.agents}
+        gone = set(existing) - set(wanted)
+        if gone:
+            busy = (await conn.execute(select(t.holds.c.agent_id).where(t.holds.c.agent_id.in_(gone)))).first()
+            if busy:
+                raise Refusal("AgentBusy", f"agent {busy.agent_id!r} is missing from the file but holds "
+                              "conversations; deactivate it instead", field="agents")
+        for table in (t.heroes, t.gateways, t.agent_skills, t.skills):
+            await conn.execute(delete(table))
+        await conn.execute(delete(t.agents).where(t.agents.c.id.in_(gone)))
+        known = {row.id for row in await conn.execute(select(t.accounts.c.id))}
+        for account in directory.accounts:
+            row = _account_row(account)
+            if account.id in known:
+                await conn.execute(update(t.accounts).where(t.accounts.c.id == account.id).values(config=row["config"]))
+            else:
+                await conn.execute(insert(t.accounts).values(row))
+            for skill in account.skills:
+                await conn.execute(insert(t.skills).values(
+                    account_id=account.id, id=skill.id, config=skill.model_dump(mode="json", exclude_unset=True)))
+        await conn.execute(delete(t.accounts).where(t.accounts.c.id.notin_([a.id for a in directory.accounts])))
+        for agent_id, (account, agent) in wanted.items():
+            await _save_agent(conn, account.id, agent, existing.get(agent_id))
+        for hero in directory.heroes:
+            await conn.execute(insert(t.heroes).values(account_id=hero.account, customer=hero.customer,
+                                                       agent_id=hero.agent, inbox=hero.inbox))
+        for gateway in directory.gateways:
+            await conn.execute(insert(t.gateways).values(name=gateway.name, accounts=gateway.accounts))
+
+
+async def _save_agent(conn: AsyncConnection, account_id: str, agent: Agent, row: Any) -> None:
+    values = {
+        "account_id": account_id,
+        "config": agent.model_dump(mode="json", include={"name", "role", "kind"}, exclude_unset=True),
+        "capacity": agent.capacity,
+    }
+    for live in ("status", "active"):
+        if row is None or live in agent.model_fields_set:
+            values[live] = getattr(agent, live).value if live == "status" else agent.active
+    if row is None:
+        await conn.execute(insert(t.agents).values(id=agent.id, load=0, **values))
+    else:
+        if agent.capacity is not None and row.load > agent.capacity:
+            raise Refusal("CapacityBelowLoad", f"agent {agent.id!r} holds {row.load} conversations; "
+                          f"capacity {agent.capacity} is too low until some close", field="capacity")
+        await conn.execute(update(t.agents).where(t.agents.c.id == agent.id).values(**values))
+    for skill_id in agent.skills:
+        await conn.execute(insert(t.agent_skills).values(agent_id=agent.id, account_id=account_id, skill_id=skill_id))
+
+
+async def load(store: Store) -> Directory:
+    """The stored directory, with agents' current status and active flag."""
+    async with store.engine.connect() as conn:
+        skills: dict[str, list[Skill]] = {}
+        for row in await conn.execute(select(t.skills).order_by(t.skills.c.account_id, t.skills.c.id)):
+            skills.setdefault(row.account_id, []).append(Skill.model_validate(row.config))
+        memberships: dict[str, list[str]] = {}
+        for row in await conn.execute(select(t.agent_skills).order_by(t.agent_skills.c.skill_id)):
+            memberships.setdefault(row.agent_id, []).append(row.skill_id)
+        agents: dict[str, list[Agent]] = {}
+        for row in await conn.execute(select(t.agents).order_by(t.agents.c.id)):
+            agents.setdefault(row.account_id, []).append(Agent.model_validate({
+                "id": row.id, **row.config, "skills": memberships.get(row.id, []),
+                "capacity": row.capacity, "status": row.status, "active": row.active}))
+        accounts = [
+            Account.model_validate({**row.config, "skills": skills.get(row.id, []), "agents": agents.get(row.id, [])})
+            for row in await conn.execute(select(t.accounts).order_by(t.accounts.c.id))
+        ]
+        heroes = [Hero(account=r.account_id, customer=r.customer, agent=r.agent_id, inbox=r.inbox)
+                  for r in await conn.execute(select(t.heroes))]
+        gateways = [{"name": r.name, "accounts": r.accounts} for r in await conn.execute(select(t.gateways))]
+    return Directory.model_validate({"accounts": accounts, "heroes": heroes, "gateways": gateways})
+
+
+def to_yaml(directory: Directory) -> str:
+    return yaml.safe_dump(directory.model_dump(mode="json", exclude_defaults=True), sort_keys=False,
+                          allow_unicode=True)
+
+
+async def account(conn: AsyncConnection, account_id: str) -> Account | None:
+    """The account's settings (brand, time zone, default policy), without skills or agents."""
+    row = (await conn.execute(select(t.accounts.c.config).where(t.accounts.c.id == account_id))).first()
+    return Account.model_validate(row.config) if row else None
+
+
+async def skill(conn: AsyncConnection, account_id: str, skill_id: str) -> Skill | None:
+    row = (await conn.execute(select(t.skills.c.config).where(
+        t.skills.c.account_id == account_id, t.skills.c.id == skill_id))).first()
+    return Skill.model_validate(row.config) if row else None

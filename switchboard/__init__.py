@@ -1,0 +1,3 @@
+"""Switchboard: a contact-center routing engine on Temporal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,220 @@
+"""The ``switchboard`` command line (CONTRACT "Command line").
+
+Every command reads the CONTRACT environment variables. Bad arguments or refused changes exit
+with a message that names the problem and change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+import click
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from routing.errors import Refusal
+from routing.model import StartConversation, parse
+from store import Store, directory, offers
+from store.directory import DirectoryError
+from switchboard import conversations
+from switchboard.config import Settings
+from switchboard.temporal import connect
+from workflows import search_attributes as sa
+
+_LIST_KEYS = (sa.OWNER_ACCOUNT, sa.OWNER_SKILL, sa.HANDLER_ACCOUNT, sa.HANDLER_SKILL, sa.ASSIGNED_AGENT,
+              sa.CONVERSATION_STATUS, sa.ROLLOVER_MODE, sa.CHANNEL)
+
+
+def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """Run an async command; turn every known refusal into a one-line error and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        except (Refusal, DirectoryError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except WorkflowUpdateFailedError as exc:
+            raise click.ClickException(getattr(exc.cause, "message", str(exc.cause))) from None
+        except WorkflowAlreadyStartedError as exc:
+            raise click.ClickException(f"conversation already exists: {exc.workflow_id}") from None
+        except RPCError as exc:
+            raise click.ClickException(f"Temporal: {exc.message}") from None
+        except (ConnectionError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(verbose: bool) -> None:
+    """Switchboard: route contact-center conversations durably on Temporal."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--directory", "directory_file", type=click.Path(exists=True, dir_okay=False),
+              help="Directory file to load at start (default: $SWITCHBOARD_DIRECTORY).")
+@click.option("--port", default=7233, show_default=True, help="Temporal frontend port.")
+@click.option("--ui-port", default=8233, show_default=True, help="Temporal UI port.")
+@click.option("--data-dir", default=".switchboard", show_default=True, help="Where the server keeps its file.")
+@click.option("--demo", is_flag=True, help="Start a few example conversations once the stack is up.")
+def dev(directory_file: str | None, port: int, ui_port: int, data_dir: str, demo: bool) -> None:
+    """Start the embedded stack: Temporal dev server (with UI), the worker, the directory."""
+    from switchboard.dev import run_dev
+
+    settings = Settings.from_env()
+    try:
+        asyncio.run(run_dev(settings, directory_file or settings.directory, port=port, ui_port=ui_port,
+                            data_dir=data_dir, demo=demo))
+    except (Refusal, DirectoryError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+def worker() -> None:
+    """Run a worker on the task queue (SWITCHBOARD_TASK_QUEUE)."""
+    from worker import run_worker
+
+    logging.getLogger().setLevel(logging.INFO)
+    asyncio.run(run_worker())
+
+
+@main.group(name="directory")
+def directory_group() -> None:
+    """Load and show the directory: accounts, skills, agents, policies, heroes."""
+
+
+@directory_group.command(name="load")
+@click.argument("file", type=click.Path(dir_okay=False))
+@run_async
+async def directory_load(file: str) -> None:
+    """Validate FILE and replace the stored directory with it (all or nothing)."""
+    parsed = directory.read_file(file)
+    store = await Store.open(Settings.from_env().database_url)
+    try:
+        await directory.save(store, parsed)
+    finally:
+        await store.close()
+    agents = sum(len(a.agents) for a in parsed.accounts)
+    click.echo(f"loaded {len(parsed.accounts)} accounts, {agents} agents, {len(parsed.heroes)} heroes from {file}")
+
+
+@directory_group.command(name="show")
+@run_async
+async def directory_show() -> None:
+    """Print the stored directory as YAML, with agents' live status."""
+    store = await Store.open(Settings.from_env().database_url)
+    try:
+        click.echo(directory.to_yaml(await directory.load(store)), nl=False)
+    finally:
+        await store.close()
+
+
+@main.group()
+def conversation() -> None:
+    """Start, show and list conversations."""
+
+
+@conversation.command(name="start")
+@click.option("--id", "conversation_id", help="Conversation id (default: a new one).")
+@click.option("--account", required=True)
+@click.option("--skill", required=True)
+@click.option("--channel", default="web", show_default=True)
+@click.option("--customer", required=True)
+@click.option("--message", "first_message")
+@click.option("--priority", default=0, type=int, show_default=True)
+@run_async
+async def conversation_start(conversation_id: str | None, **fields: Any) -> None:
+    """Start a conversation as a channel gateway would."""
+    start = parse(StartConversation, {"conversation_id": conversation_id or f"c-{uuid.uuid4().hex[:10]}",
+                                      **{k: v for k, v in fields.items() if v is not None}}, "start")
+    settings = Settings.from_env()
+    client = await connect(settings)
+    handle = await conversations.start(client, start, settings.task_queue)
+    click.echo(f"started {start.conversation_id} ({handle.id})")
+
+
+@conversation.command(name="show")
+@click.argument("conversation_id")
+@run_async
+async def conversation_show(conversation_id: str) -> None:
+    """Print a conversation's state and timeline as JSON."""
+    client = await connect()
+    try:
+        view = await conversations.state(client, conversation_id)
+    except RPCError as exc:
+        raise click.ClickException(f"conversation {conversation_id!r}: {exc.message}") from None
+    click.echo(json.dumps(view, indent=2))
+
+
+@conversation.command(name="list")
+@click.option("--query", default="", help="Visibility query, e.g. \"HandlerAccount='bpo'\".")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@run_async
+async def conversation_list(query: str, limit: int) -> None:
+    """List conversations from Temporal visibility (the search attributes)."""
+    client = await connect()
+    clause = "WorkflowType = 'Conversation'" + (f" AND ({query})" if query else "")
+    shown = 0
+    async for wf in client.list_workflows(clause):
+        attrs = {k.name: wf.typed_search_attributes.get(k) for k in _LIST_KEYS}
+        click.echo(f"{wf.id}\t{wf.status.name if wf.status else '?'}\t" +
+                   " ".join(f"{k}={v}" for k, v in attrs.items() if v))
+        shown += 1
+        if shown >= limit:
+            break
+
+
+@main.group()
+def agent() -> None:
+    """Agents' presence and lifecycle."""
+
+
+@agent.command(name="status")
+@click.argument("agent_id")
+@click.argument("status", type=click.Choice(["online", "away", "offline"]))
+@run_async
+async def agent_status(agent_id: str, status: str) -> None:
+    """Set an agent's presence; going online offers queued conversations at once."""
+    settings = Settings.from_env()
+    store = await Store.open(settings.database_url)
+    try:
+        wakes = await offers.set_status(store, agent_id, status, datetime.now(timezone.utc))
+    finally:
+        await store.close()
+    if wakes:
+        from activities.routing import wake
+
+        try:
+            await wake(await connect(settings), wakes)
+        except RuntimeError as exc:  # Temporal away: the queue's re-check timer still picks it up
+            click.echo(f"warning: could not signal queued conversations now ({exc})", err=True)
+    click.echo(f"{agent_id} is {status}" + (f"; woke {len(wakes)} queued conversation(s)" if wakes else ""))
+
+
+@main.command()
+@click.option("--conversations", "count", default=200, show_default=True, type=click.IntRange(10, 100_000))
+@click.option("--concurrency", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--floor", "floor_count", default=200, show_default=True, type=click.IntRange(10, 100_000))
+def bench(count: int, concurrency: int, floor_count: int) -> None:
+    """Start a dev server and print the benchmark table (floor vs routed conversations)."""
+    from switchboard.bench import run_bench
+
+    asyncio.run(run_bench(conversations=count, concurrency=concurrency, floor=floor_count))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

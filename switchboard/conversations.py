@@ -1,0 +1,40 @@
+"""Starting and reading conversations from a Temporal client: one path for CLI, gateway, bench."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from routing.model import StartConversation
+from workflows import search_attributes as sa
+from workflows.conversation import workflow_id
+
+
+async def start(client: Client, start: StartConversation, task_queue: str) -> WorkflowHandle:
+    """Start a conversation, or return the running one with that id (SPEC R1.2).
+
+    Ids are never reused after close, so a late channel event cannot reopen a conversation. The
+    owner's search attributes are set with the start, which saves the workflow an upsert.
+    """
+    return await client.start_workflow(
+        "Conversation", args=[start.model_dump(mode="json")], id=workflow_id(start.conversation_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([
+            sa.OWNER_ACCOUNT.value_set(start.account), sa.OWNER_SKILL.value_set(start.skill),
+            sa.CHANNEL.value_set(start.channel), sa.CUSTOMER_ID.value_set(start.customer),
+            sa.CONVERSATION_STATUS.value_set("routing"),
+        ]),
+    )
+
+
+async def state(client: Client, conversation_id: str) -> dict[str, Any]:
+    return await client.get_workflow_handle(workflow_id(conversation_id)).query("state")
+
+
+async def command(client: Client, conversation_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Send a command as an update and return the conversation view after it."""
+    return await client.get_workflow_handle(workflow_id(conversation_id)).execute_update(name, body)

@@ -1,0 +1,1 @@
+"""Temporal workflows: one ``Conversation`` workflow per customer conversation."""

@@ -1,0 +1,315 @@
+"""The ``Conversation`` workflow: one customer conversation, from start to close.
+
+Read top to bottom it is SPEC: open (R1), route by policy and offer (R2, R3), wait for an answer,
+an expiry or a wake-up, re-route, close (R8). Decisions come from the pure ``routing`` package,
+I/O from the activities; this class keeps the state and tells the story in the timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Callable, TypeVar
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.routing import WAKE_SIGNAL, RoutingActivities
+    from routing.errors import Refusal
+    from routing.model import (Accept, Close, Decline, Join, PrivateMessage, ReassignToHero, Release, Rollback,
+                               RouteOutcome, RouteRequest, StartConversation, Transfer, parse)
+    from workflows import search_attributes as sa
+    from workflows.state import ConversationState
+
+C = TypeVar("C", bound=BaseModel)
+
+ACTIVITY_TIMEOUT = timedelta(seconds=15)
+ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(seconds=10))
+QUEUE_RECHECK = timedelta(seconds=30)  # safety net behind push wake-ups (DESIGN "Queues wake up")
+HISTORY_LIMIT = 2_000  # events before continue-as-new (DESIGN "Bounded history")
+
+
+def workflow_id(conversation_id: str) -> str:
+    return f"conversation-{conversation_id}"
+
+
+@workflow.defn(name="Conversation")
+class Conversation:
+    @workflow.init
+    def __init__(self, start: dict[str, Any], carry: ConversationState | None = None) -> None:
+        self.s: ConversationState | None = carry
+        self._reroute: str | None = None  # why the main loop must route again
+        self._published: dict[str, str | None] = {
+            key.name: value for key, value in ((k, workflow.info().typed_search_attributes.get(k)) for k in sa.ALL)}
+
+    # ---- the story ------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: dict[str, Any], carry: ConversationState | None = None) -> dict[str, Any]:
+        if self.s is None:
+            self.s = self._open(start)
+            self._reroute = "start"
+        while self.s.status != "closed":
+            if self._reroute:
+                await self._route(self._reroute)
+            self._publish()
+            if self._history_is_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(args=[start, self.s])
+            await self._wait()
+        await self._release()
+        self._publish()
+        return self.s.view()
+
+    def _open(self, raw: dict[str, Any]) -> ConversationState:
+        """Validate the start input (SPEC R1.1, R1.3); a bad one fails the workflow at once."""
+        try:
+            start = parse(StartConversation, raw, "start")
+        except Refusal as refusal:
+            raise ApplicationError(refusal.message, type=refusal.kind, non_retryable=True) from None
+        expected = workflow_id(start.conversation_id)
+        if workflow.info().workflow_id != expected:
+            raise ApplicationError(
+                f"start: field 'conversation_id' = {start.conversation_id!r} needs workflow id {expected!r}, "
+                f"not {workflow.info().workflow_id!r}", type="InvalidInput", non_retryable=True)
+        state = ConversationState.opened(start, workflow.now())
+        state.record(workflow.now(), "started", actor=start.channel, reason=f"customer {start.customer} on {start.channel}")
+        return state
+
+    async def _route(self, why: str) -> None:
+        """One routing step in the store: apply the policy (first time), then offer or queue."""
+        s, now = self.s, workflow.now()
+        self._reroute = None
+        s.step += 1
+        request = RouteRequest(
+            conversation_id=s.conversation_id, workflow_id=workflow.info().workflow_id, step=s.step, now=now,
+            account=s.account, skill=s.skill, customer=s.customer, channel=s.channel, priority=s.priority,
+            waiting_since=s.waiting_since, target=s.target, excluded=s.excluded, policy_applies=s.policy_applies,
+            backup_deadline=s.backup_deadline, backup_handler=s.backup_handler)
+        try:
+            outcome = await workflow.execute_activity_method(
+                RoutingActivities.route, request, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
+        except ActivityError as error:
+            cause = error.cause
+            if s.target is None and isinstance(cause, ApplicationError):  # refused at start (R1.3)
+                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+            s.record(now, "routing_failed", reason=f"{why}: {cause}; retrying in {QUEUE_RECHECK}")
+            s.status = "queued"
+            return
+        self._take(outcome)
+
+    def _take(self, outcome: RouteOutcome) -> None:
+        s, now = self.s, workflow.now()
+        s.timeline.extend(outcome.events)
+        if outcome.target != s.target:
+            s.excluded = []
+        s.target = outcome.target
+        s.brand_name = outcome.brand.name
+        s.rollover_mode = outcome.rollover_mode or s.rollover_mode
+        s.handler_account = outcome.target.account if outcome.handled_by_handler else None
+        s.handler_skill = outcome.target.skill if outcome.handled_by_handler else None
+        s.backup_deadline, s.backup_handler = outcome.backup_deadline, outcome.backup_handler
+        s.idle_timeout = outcome.idle_timeout
+        s.offer = outcome.offer
+        if outcome.offer:
+            s.status = "offered"
+            s.record(now, "offered", agent=outcome.offer.agent,
+                     reason=f"expires in {outcome.accept_timeout:g}s")
+        elif s.status != "queued":
+            s.status = "queued"
+            s.record(now, "queued", reason="no eligible agent has room")
+        else:
+            s.status = "queued"
+
+    async def _wait(self) -> None:
+        """Sleep until a command needs routing, the conversation closes, or the next deadline."""
+        deadline = self._deadline()
+        timeout = max(deadline - workflow.now(), timedelta(0)) if deadline else None
+        try:
+            await workflow.wait_condition(lambda: self._reroute is not None or self.s.status == "closed",
+                                          timeout=timeout)
+        except asyncio.TimeoutError:
+            self._on_deadline()
+
+    def _deadline(self):
+        s = self.s
+        if s.status == "offered" and s.offer:
+            return s.offer.expires_at
+        if s.status == "queued":
+            recheck = workflow.now() + QUEUE_RECHECK
+            return min(recheck, s.backup_deadline) if s.backup_deadline else recheck
+        if s.status == "assigned" and s.idle_timeout and s.last_activity:
+            return s.last_activity + timedelta(seconds=s.idle_timeout)
+        return None
+
+    def _on_deadline(self) -> None:
+        s, now = self.s, workflow.now()
+        if s.status == "offered" and s.offer and now >= s.offer.expires_at:
+            s.record(now, "offer_expired", agent=s.offer.agent, reason="no answer within the acceptance timeout")
+            s.excluded.append(s.offer.agent)
+            s.offer, s.status = None, "routing"
+            self._reroute = "offer expired"
+        elif s.status == "queued":
+            s.excluded = []  # a new routing attempt: agents who passed earlier may be asked again
+            self._reroute = "queue re-check"
+        elif s.status == "assigned":
+            self._close(now, "system", "idle timeout")
+
+    async def _release(self) -> None:
+        await workflow.execute_activity_method(
+            RoutingActivities.release, Release(conversation_id=self.s.conversation_id, now=workflow.now()),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
+
+    def _close(self, now, by: str, reason: str | None) -> None:
+        s = self.s
+        s.record(now, "closed", actor=by, agent=s.assignee, reason=reason)
+        s.status, s.offer = "closed", None
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+
+    def _publish(self) -> None:
+        """Upsert the search attributes that changed, in one command (CONTRACT "Search attributes")."""
+        s = self.s
+        wanted = {
+            sa.OWNER_ACCOUNT: s.account, sa.OWNER_SKILL: s.skill, sa.CHANNEL: s.channel, sa.CUSTOMER_ID: s.customer,
+            sa.HANDLER_ACCOUNT: s.handler_account, sa.HANDLER_SKILL: s.handler_skill,
+            sa.ASSIGNED_AGENT: s.assignee, sa.CONVERSATION_STATUS: s.status, sa.ROLLOVER_MODE: s.rollover_mode,
+        }
+        changes: list[SearchAttributePair] = []
+        for key, value in wanted.items():
+            if self._published.get(key.name) != value:
+                changes.append(key.value_set(value) if value is not None else key.value_unset())
+                self._published[key.name] = value
+        if changes:
+            workflow.upsert_search_attributes(changes)
+
+    # ---- commands: updates with validators, mirrored as signals ---------------------------------
+
+    def _check_accept(self, cmd: Accept) -> None:
+        self._check_offer(cmd.agent, "accept")
+
+    def _do_accept(self, cmd: Accept) -> None:
+        s, now = self.s, workflow.now()
+        s.assignee, s.offer, s.status, s.last_activity = cmd.agent, None, "assigned", now
+        s.record(now, "accepted", actor=cmd.agent, agent=cmd.agent)
+
+    def _check_decline(self, cmd: Decline) -> None:
+        self._check_offer(cmd.agent, "decline")
+
+    def _do_decline(self, cmd: Decline) -> None:
+        s, now = self.s, workflow.now()
+        s.record(now, "declined", actor=cmd.agent, agent=cmd.agent, reason=cmd.reason)
+        s.excluded.append(cmd.agent)
+        s.offer, s.status = None, "routing"
+        self._reroute = "declined"
+
+    def _check_offer(self, agent: str, verb: str) -> None:
+        """SPEC R2.5: only the agent holding a live offer may accept or decline it."""
+        s = self.s
+        if s.status == "closed":
+            raise Refusal("ConversationClosed", f"{verb}: conversation {s.conversation_id} is closed")
+        if s.offer is None:
+            raise Refusal("NoOffer", f"{verb}: conversation {s.conversation_id} has no open offer (status {s.status})")
+        if s.offer.agent != agent:
+            raise Refusal("NotYourOffer", f"{verb}: the offer of {s.conversation_id} is not for agent {agent!r}")
+        if workflow.now() >= s.offer.expires_at:
+            raise Refusal("OfferExpired", f"{verb}: the offer to {agent!r} expired at {s.offer.expires_at.isoformat()}")
+
+    def _check_close(self, cmd: Close) -> None:
+        self._check_open("close")
+
+    def _do_close(self, cmd: Close) -> None:
+        self._close(workflow.now(), cmd.by, cmd.reason or "closed")
+
+    def _check_open(self, verb: str) -> None:
+        if self.s is None:
+            raise Refusal("NotStarted", f"{verb}: the conversation is still starting")
+        if self.s.status == "closed":
+            raise Refusal("ConversationClosed", f"{verb}: conversation {self.s.conversation_id} is closed")
+
+    def _not_yet(self, verb: str) -> Callable[[BaseModel], None]:
+        def refuse(_: BaseModel) -> None:
+            self._check_open(verb)
+            raise Refusal("NotSupported", f"{verb}: not yet supported")
+        return refuse
+
+    def _validate(self, model: type[C], raw: Any, verb: str, check: Callable[[C], None]) -> C:
+        """Parse and check a command; a refusal is an ``ApplicationError`` naming the problem."""
+        try:
+            cmd = parse(model, raw, verb)
+            self._check_open(verb)
+            check(cmd)
+        except Refusal as refusal:
+            raise ApplicationError(refusal.message, type=refusal.kind, non_retryable=True) from None
+        return cmd
+
+    def _update(self, model: type[C], raw: Any, verb: str, check: Callable[[C], None],
+                apply: Callable[[C], None]) -> dict[str, Any]:
+        """Run a command as an update: checked again, since state may have moved since the validator."""
+        apply(self._validate(model, raw, verb, check))
+        return self.s.view()
+
+    def _signal(self, model: type[C], raw: Any, verb: str, check: Callable[[C], None],
+                apply: Callable[[C], None]) -> None:
+        """Run a command sent as a signal: an invalid one is recorded as rejected and changes nothing."""
+        try:
+            cmd = self._validate(model, raw, verb, check)
+        except ApplicationError as refusal:
+            if self.s is not None:
+                self.s.record(workflow.now(), "rejected", reason=refusal.message)
+            return
+        apply(cmd)
+
+    @workflow.update(name="accept")
+    async def accept(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return self._update(Accept, raw, "accept", self._check_accept, self._do_accept)
+
+    @accept.validator
+    def _accept_ok(self, raw: dict[str, Any]) -> None:
+        self._validate(Accept, raw, "accept", self._check_accept)
+
+    @workflow.signal(name="accept")
+    def accept_signal(self, raw: dict[str, Any]) -> None:
+        self._signal(Accept, raw, "accept", self._check_accept, self._do_accept)
+
+    @workflow.update(name="decline")
+    async def decline(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return self._update(Decline, raw, "decline", self._check_decline, self._do_decline)
+
+    @decline.validator
+    def _decline_ok(self, raw: dict[str, Any]) -> None:
+        self._validate(Decline, raw, "decline", self._check_decline)
+
+    @workflow.signal(name="decline")
+    def decline_signal(self, raw: dict[str, Any]) -> None:
+        self._signal(Decline, raw, "decline", self._check_decline, self._do_decline)
+
+    @workflow.update(name="close")
+    async def close(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return self._update(Close, raw, "close", self._check_close, self._do_close)
+
+    @close.validator
+    def _close_ok(self, raw: dict[str, Any]) -> None:
+        self._validate(Close, raw, "close", self._check_close)
+
+    @workflow.signal(name="close")
+    def close_signal(self, raw: dict[str, Any]) -> None:
+        self._signal(Close, raw, "close", self._check_close, self._do_close)
+
+    @workflow.signal(name=WAKE_SIGNAL)
+    def wake(self) -> None:
+        """Room appeared in a queue this conversation waits in (sent by whoever freed it)."""
+        if self.s is not None and self.s.status == "queued":
+            self._reroute = "woken"
+
+    @workflow.query(name="state")
+    def state(self) -> dict[str, Any]:
+        if self.s is None:
+            return {"status": "routing"}
+        return self.s.view()
