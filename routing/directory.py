@@ -77,13 +77,20 @@ Hours = Annotated[
 ]
 
 
+def _schedule(value: Any) -> Any:
+    """``off_hours`` or weekly windows, refused with the reason (not pydantic's "should be 'off_hours'")."""
+    if isinstance(value, str) and value != "off_hours":
+        raise ValueError(f"{value!r} is not a schedule: use off_hours or weekly windows")
+    return value if value is None or isinstance(value, str) else _hours(value)
+
+
 class RolloverPolicy(_Strict):
     """Where an owner skill's conversations go (SPEC R3)."""
 
     mode: RolloverMode
     handler: SkillRef | None = None
     backup_window: Duration = 60.0
-    schedule: Literal["off_hours"] | Hours = None
+    schedule: Annotated[Literal["off_hours"] | Hours, BeforeValidator(_schedule)] = None
     holidays: list[date] = []  # whole days inside an explicit schedule
 
     @model_validator(mode="after")
@@ -184,57 +191,80 @@ class Directory(_Strict):
         return next((a for a in self.accounts if a.id == account_id), None)
 
 
-def _unique(items: list[Any], what: str) -> None:
+Loc = tuple[str | int, ...]
+
+
+class BadReference(ValueError):
+    """A name the directory does not define, or defines twice; ``loc`` is the field at fault,
+    as pydantic spells locations, so the file loader can name its line."""
+
+    def __init__(self, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _unique(ids: list[tuple[Loc, str]], what: str) -> None:
     seen: set[str] = set()
-    for item in items:
-        if item.id in seen:
-            raise ValueError(f"duplicate {what} id {item.id!r}")
-        seen.add(item.id)
+    for loc, item_id in ids:
+        if item_id in seen:
+            raise BadReference(loc, f"duplicate {what} id {item_id!r}")
+        seen.add(item_id)
 
 
 def check_references(directory: Directory) -> None:
-    """Every id a directory names must exist: skills, handlers, targets, heroes (SPEC R3, R6, R7)."""
-    _unique(directory.accounts, "account")
-    _unique([agent for account in directory.accounts for agent in account.agents], "agent")
+    """Every id a directory names must exist: skills, handlers, targets, heroes (SPEC R3, R6, R7).
+
+    A transfer target may name an account this directory does not hold (the CONTRACT example
+    names ``acme-parts``): a transfer there is refused at run time until it exists. A target in
+    an account the directory does hold must name one of its skills.
+    """
+    _unique([(("accounts", i, "id"), a.id) for i, a in enumerate(directory.accounts)], "account")
+    _unique([(("accounts", i, "agents", j, "id"), agent.id) for i, account in enumerate(directory.accounts)
+             for j, agent in enumerate(account.agents)], "agent")
     accounts = {a.id: a for a in directory.accounts}
 
-    def skill_ref(ref: SkillRef, where: str) -> None:
+    def skill_ref(ref: SkillRef, where: str, loc: Loc, *, any_account: bool = False) -> None:
         account = accounts.get(ref.account)
-        if account is None:
-            raise ValueError(f"{where}: unknown account {ref.account!r}")
-        if account.skill(ref.skill) is None:
-            raise ValueError(f"{where}: account {ref.account!r} has no skill {ref.skill!r}")
+        if account is None and not any_account:
+            raise BadReference(loc + ("account",), f"{where}: unknown account {ref.account!r}")
+        if account is not None and account.skill(ref.skill) is None:
+            raise BadReference(loc + ("skill",), f"{where}: account {ref.account!r} has no skill {ref.skill!r}")
 
-    for account in directory.accounts:
-        _unique(account.skills, f"skill in account {account.id!r}")
+    for i, account in enumerate(directory.accounts):
+        at: Loc = ("accounts", i)
+        _unique([(at + ("skills", j, "id"), s.id) for j, s in enumerate(account.skills)],
+                f"skill in account {account.id!r}")
         if account.rollover and account.rollover.handler:
-            skill_ref(account.rollover.handler, f"accounts[{account.id}].rollover.handler")
+            skill_ref(account.rollover.handler, f"accounts[{account.id}].rollover.handler",
+                      at + ("rollover", "handler"))
         if account.default_voice_skill and not account.skill(account.default_voice_skill):
-            raise ValueError(f"accounts[{account.id}].default_voice_skill: no skill "
-                             f"{account.default_voice_skill!r}")
-        for skill in account.skills:
-            where = f"accounts[{account.id}].skills[{skill.id}]"
+            raise BadReference(at + ("default_voice_skill",), f"accounts[{account.id}].default_voice_skill: "
+                               f"no skill {account.default_voice_skill!r}")
+        for j, skill in enumerate(account.skills):
+            where, skill_at = f"accounts[{account.id}].skills[{skill.id}]", at + ("skills", j)
             if skill.rollover and skill.rollover.handler:
-                skill_ref(skill.rollover.handler, f"{where}.rollover.handler")
-            for target in skill.transfer_targets:
-                skill_ref(target, f"{where}.transfer_targets")
+                skill_ref(skill.rollover.handler, f"{where}.rollover.handler", skill_at + ("rollover", "handler"))
+            for k, target in enumerate(skill.transfer_targets):
+                skill_ref(target, f"{where}.transfer_targets", skill_at + ("transfer_targets", k), any_account=True)
             if skill.fallback_skill and not account.skill(skill.fallback_skill):
-                raise ValueError(f"{where}.fallback_skill: no skill {skill.fallback_skill!r}")
-        for agent in account.agents:
-            for skill_id in agent.skills:
+                raise BadReference(skill_at + ("fallback_skill",),
+                                   f"{where}.fallback_skill: no skill {skill.fallback_skill!r}")
+        for j, agent in enumerate(account.agents):
+            for k, skill_id in enumerate(agent.skills):
                 if not account.skill(skill_id):
-                    raise ValueError(f"accounts[{account.id}].agents[{agent.id}].skills: "
-                                     f"no skill {skill_id!r} in account {account.id!r}")
-    for hero in directory.heroes:
+                    raise BadReference(at + ("agents", j, "skills", k), f"accounts[{account.id}].agents[{agent.id}]"
+                                       f".skills: no skill {skill_id!r} in account {account.id!r}")
+    for i, hero in enumerate(directory.heroes):
         account = accounts.get(hero.account)
-        where = f"heroes[{hero.account}/{hero.customer}]"
+        where, at = f"heroes[{hero.account}/{hero.customer}]", ("heroes", i)
         if account is None:
-            raise ValueError(f"{where}: unknown account {hero.account!r}")
+            raise BadReference(at + ("account",), f"{where}: unknown account {hero.account!r}")
         if hero.agent and not any(a.id == hero.agent for a in account.agents):
-            raise ValueError(f"{where}: no agent {hero.agent!r} in account {hero.account!r}")
+            raise BadReference(at + ("agent",), f"{where}: no agent {hero.agent!r} in account {hero.account!r}")
         if hero.inbox and not account.skill(hero.inbox):
-            raise ValueError(f"{where}: no skill {hero.inbox!r} in account {hero.account!r}")
-    for gateway in directory.gateways:
-        for account_id in gateway.accounts or []:
+            raise BadReference(at + ("inbox",), f"{where}: no skill {hero.inbox!r} in account {hero.account!r}")
+    for i, gateway in enumerate(directory.gateways):
+        for k, account_id in enumerate(gateway.accounts or []):
             if account_id not in accounts:
-                raise ValueError(f"gateways[{gateway.name}].accounts: unknown account {account_id!r}")
+                raise BadReference(("gateways", i, "accounts", k),
+                                   f"gateways[{gateway.name}].accounts: unknown account {account_id!r}")

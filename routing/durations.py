@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -18,7 +19,7 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     else:
         raise ValueError(f"{value!r} is not a duration (use 30s, 2m, 1h or seconds)")
-    if seconds <= 0:
+    if not (seconds > 0 and math.isfinite(seconds)):  # YAML's .nan and .inf are floats too
         raise ValueError(f"{value!r} is not a positive duration")
     return seconds
 
@@ -28,4 +29,4 @@ def format_duration(seconds: float) -> str:
     for unit, size in (("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    return f"{seconds:f}".rstrip("0").rstrip(".") + "s"  # never an exponent: parse_duration reads it back

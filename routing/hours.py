@@ -136,10 +136,43 @@ def is_open(hours: WeeklyHours | None, holidays: frozenset[date], tz: ZoneInfo,
     return window_at(hours, holidays, tz, instant) is not None
 
 
-def _at(day: date, minute: int, tz: ZoneInfo) -> datetime:
-    """The instant of local ``day`` + ``minute``; a time skipped by DST moves forward."""
+def _at(day: date, minute: int, tz: ZoneInfo, fold: int = 0) -> datetime:
+    """The instant of local ``day`` + ``minute``; a time skipped by DST moves forward.
+
+    ``fold=1`` picks the second pass of a wall time that a DST change repeats.
+    """
     naive = datetime.combine(day, time()) + timedelta(minutes=minute)
-    return naive.replace(tzinfo=tz).astimezone(timezone.utc).astimezone(tz)
+    return naive.replace(tzinfo=tz, fold=fold).astimezone(timezone.utc).astimezone(tz)
+
+
+def _utc(instant: datetime) -> datetime:
+    """``instant`` in UTC, for comparing: aware datetimes sharing a tzinfo compare and subtract as
+    wall times, blind to DST (the two passes of a repeated hour look equal)."""
+    return instant.astimezone(timezone.utc)
+
+
+def _offset_change(day: date, tz: ZoneInfo) -> datetime | None:
+    """The instant, to the minute, when DST changes the UTC offset during local ``day``; or None."""
+    start, end = _at(day, 0, tz), _at(day + timedelta(days=1), 0, tz)
+    if start.utcoffset() == end.utcoffset():
+        return None
+    low, high, minute = _utc(start), _utc(end), timedelta(minutes=1)
+    while high - low > minute:
+        middle = low + (high - low) // 2 // minute * minute
+        low, high = (middle, high) if middle.astimezone(tz).utcoffset() == start.utcoffset() else (low, middle)
+    return high.astimezone(tz)
+
+
+def _openings(hours: WeeklyHours | None, day: date, tz: ZoneInfo) -> list[datetime]:
+    """Instants on local ``day`` when the skill may open.
+
+    The local clock reaches each window start once, twice when DST repeats the hour (both folds),
+    or never when DST skips it; a DST change can also move the clock into a window.
+    """
+    starts = [w.start for w in hours.on(day.weekday())] if hours else [0]
+    found = [_at(day, minute, tz, fold) for minute in starts for fold in (0, 1)]
+    change = _offset_change(day, tz)
+    return found + [change] if change else found
 
 
 def next_opening(hours: WeeklyHours | None, holidays: frozenset[date], tz: ZoneInfo,
@@ -150,13 +183,10 @@ def next_opening(hours: WeeklyHours | None, holidays: frozenset[date], tz: ZoneI
     local = _local(instant, tz)
     for offset in range(0, 7 * 60):  # a year of holidays cannot hide every window for longer
         day = local.date() + timedelta(days=offset)
-        if day in holidays:
-            continue
-        windows = hours.on(day.weekday()) if hours else [Window(day.weekday(), 0, 1, "")]
-        for window in windows:
-            opening = _at(day, window.start, tz)
-            if opening > instant:
-                return opening
+        openings = [t for t in _openings(hours, day, tz) if _utc(t) > _utc(instant)
+                    and is_open(hours, holidays, tz, t)]
+        if openings:
+            return min(openings, key=_utc)
     return None
 
 

@@ -51,7 +51,7 @@ def place(policy: RolloverPolicy | None, owner_skill: Skill, tz: ZoneInfo, now: 
     """Apply ``policy`` at ``now`` in the owner's time zone ``tz``."""
     if rolled_back and policy and policy.mode is not RolloverMode.NONE:
         return Placement(policy.mode, False, False, "R4.2",
-                         "rolled back: the rollover policy does not apply again")
+                         f"rolled back: the {policy.mode.value} policy does not apply again")
     if policy is None or policy.mode is RolloverMode.NONE:
         return Placement(RolloverMode.NONE, False, False, "R3.1", "none: stays with the owner")
     mode, handler = policy.mode, policy.handler

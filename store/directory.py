@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from routing.directory import Account, Agent, Directory, Hero, Skill
+from routing.directory import Account, Agent, BadReference, Directory, Hero, Skill
 from routing.errors import Refusal
 from store import schema as t
 from store.db import Store
@@ -50,7 +50,8 @@ def parse_text(text: str, source: str = "<directory>") -> Directory:
         return Directory.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        loc = error["loc"]
+        cause = error.get("ctx", {}).get("error")
+        loc = cause.loc if isinstance(cause, BadReference) else error["loc"]  # a reference: where it is named
         field = ".".join(str(p) for p in loc) or "directory"
         line = _line(root, loc)
         detail = error["msg"].removeprefix("Value error, ")
@@ -64,18 +65,22 @@ def parse_text(text: str, source: str = "<directory>") -> Directory:
 
 
 def _line(node: Any, loc: tuple) -> int | None:
-    """The 1-based line of the YAML node at pydantic location ``loc`` (as deep as it exists)."""
+    """The 1-based line of the YAML node at pydantic location ``loc`` (as deep as it exists).
+
+    A mapping entry is named by its key's line: a block value starts on the line after it.
+    """
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
+        mark = None
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
+            key, node = next(((k, v) for k, v in node.value if k.value == part), (None, None))
+            mark = key.start_mark if key is not None else None
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
-        else:
-            node = None
-        if node is None:
+            mark = node.start_mark
+        if mark is None:
             break
-        line = node.start_mark.line + 1
+        line = mark.line + 1
     return line
 
 
