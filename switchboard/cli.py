@@ -213,7 +213,12 @@ def bench(count: int, concurrency: int, floor_count: int) -> None:
     """Start a dev server and print the benchmark table (floor vs routed conversations)."""
     from switchboard.bench import run_bench
 
-    asyncio.run(run_bench(conversations=count, concurrency=concurrency, floor=floor_count))
+    try:
+        asyncio.run(run_bench(conversations=count, concurrency=concurrency, floor=floor_count))
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.Abort() from None
 
 
 if __name__ == "__main__":
