@@ -113,7 +113,7 @@ class Skill(_Strict):
     hours: Hours = None
     holidays: list[date] = []
     accept_timeout: Duration = 30.0
-    idle_timeout: Duration = 24 * 3600.0
+    idle_timeout: Duration | None = None  # set: an assigned conversation with no command closes (R8.1)
     rollover: RolloverPolicy | None = None
     transfer_targets: list[SkillRef] = []
     fallback_skill: str | None = None

@@ -178,7 +178,7 @@ class RouteOutcome(BaseModel):
     events: list[Event] = []
     offer: Offer | None = None
     accept_timeout: float = 30.0
-    idle_timeout: float = 24 * 3600.0
+    idle_timeout: float | None = None
     rollover_mode: str | None = None
     handled_by_handler: bool = False
     backup_deadline: datetime | None = None

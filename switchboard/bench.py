@@ -390,7 +390,7 @@ async def run_bench(*, conversations: int, concurrency: int, floor: int) -> Repo
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         db_file = Path(tmp) / "switchboard.db"
         port = free_port()
-        server = start_dev_server(port=port, ui_port=None, db_file=None)
+        server = start_dev_server(port=port, ui_port=None, db_file=None, die_with_parent=True)
         store: Store | None = None
         try:
             _progress("starting the Temporal dev server (in memory)")

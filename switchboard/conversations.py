@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy,
+                              WorkflowIDReusePolicy)
 
 from routing.model import StartConversation
 from workflows import search_attributes as sa
@@ -24,9 +25,9 @@ async def start(client: Client, start: StartConversation, task_queue: str) -> Wo
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=TypedSearchAttributes([
-            sa.OWNER_ACCOUNT.value_set(start.account), sa.OWNER_SKILL.value_set(start.skill),
-            sa.CHANNEL.value_set(start.channel), sa.CUSTOMER_ID.value_set(start.customer),
-            sa.CONVERSATION_STATUS.value_set("routing"),
+            SearchAttributePair(sa.OWNER_ACCOUNT, start.account), SearchAttributePair(sa.OWNER_SKILL, start.skill),
+            SearchAttributePair(sa.CHANNEL, start.channel), SearchAttributePair(sa.CUSTOMER_ID, start.customer),
+            SearchAttributePair(sa.CONVERSATION_STATUS, "routing"),
         ]),
     )
 

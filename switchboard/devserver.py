@@ -31,8 +31,12 @@ def free_port() -> int:
 
 
 def start_dev_server(*, port: int, ui_port: int | None, db_file: str | None, namespace: str = "default",
-                     log_file: str | None = None) -> subprocess.Popen:
-    """Start ``temporal server start-dev``; ``ui_port`` None runs it headless, ``db_file`` None in memory."""
+                     log_file: str | None = None, die_with_parent: bool = False) -> subprocess.Popen:
+    """Start ``temporal server start-dev``; ``ui_port`` None runs it headless, ``db_file`` None in memory.
+
+    ``die_with_parent`` (Linux) stops the server if this process is killed before it can clean up,
+    as a test run cut short by a timeout is.
+    """
     args = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
             "--namespace", namespace, "--log-level", "error"]
     args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
@@ -44,7 +48,16 @@ def start_dev_server(*, port: int, ui_port: int | None, db_file: str | None, nam
     for value in ONE_PARTITION:
         args += ["--dynamic-config-value", value]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
-    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60.0) -> None:

@@ -41,8 +41,17 @@ def workflow_id(conversation_id: str) -> str:
 class Conversation:
     @workflow.init
     def __init__(self, start: dict[str, Any], carry: ConversationState | None = None) -> None:
+        # The state exists from the first workflow task, so an update that arrives with the start
+        # already sees the conversation; a bad start is kept to fail the run (SPEC R1.3).
+        self._refusal: ApplicationError | None = None
         self.s: ConversationState | None = carry
         self._reroute: str | None = None  # why the main loop must route again
+        if carry is None:
+            try:
+                self.s = self._open(start)
+                self._reroute = "start"
+            except ApplicationError as refusal:
+                self._refusal = refusal
         self._published: dict[str, str | None] = {
             key.name: value for key, value in ((k, workflow.info().typed_search_attributes.get(k)) for k in sa.ALL)}
 
@@ -50,12 +59,13 @@ class Conversation:
 
     @workflow.run
     async def run(self, start: dict[str, Any], carry: ConversationState | None = None) -> dict[str, Any]:
-        if self.s is None:
-            self.s = self._open(start)
-            self._reroute = "start"
+        if self._refusal is not None:
+            raise self._refusal
         while self.s.status != "closed":
             if self._reroute:
                 await self._route(self._reroute)
+                if self.s.status == "closed":  # closed while routing
+                    break
             self._publish()
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -84,6 +94,8 @@ class Conversation:
         """One routing step in the store: apply the policy (first time), then offer or queue."""
         s, now = self.s, workflow.now()
         self._reroute = None
+        # "routing" while the store works, so a wake-up arriving meanwhile cannot route twice.
+        was_queued, s.status = s.status == "queued", "routing"
         s.step += 1
         request = RouteRequest(
             conversation_id=s.conversation_id, workflow_id=workflow.info().workflow_id, step=s.step, now=now,
@@ -97,12 +109,18 @@ class Conversation:
             cause = error.cause
             if s.target is None and isinstance(cause, ApplicationError):  # refused at start (R1.3)
                 raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
-            s.record(now, "routing_failed", reason=f"{why}: {cause}; retrying in {QUEUE_RECHECK}")
-            s.status = "queued"
+            if s.status != "closed":
+                s.record(now, "routing_failed", reason=f"{why}: {cause}; retrying in {QUEUE_RECHECK}")
+                s.status = "queued"
             return
-        self._take(outcome)
+        if s.status == "closed":
+            # Closed while the store worked: the close wins; any hold it reserved goes with the release.
+            closed_at = max(i for i, e in enumerate(s.timeline) if e.kind == "closed")
+            s.timeline[closed_at:closed_at] = outcome.events  # decided before the close landed
+            return
+        self._take(outcome, was_queued)
 
-    def _take(self, outcome: RouteOutcome) -> None:
+    def _take(self, outcome: RouteOutcome, was_queued: bool) -> None:
         s, now = self.s, workflow.now()
         s.timeline.extend(outcome.events)
         if outcome.target != s.target:
@@ -119,18 +137,18 @@ class Conversation:
             s.status = "offered"
             s.record(now, "offered", agent=outcome.offer.agent,
                      reason=f"expires in {outcome.accept_timeout:g}s")
-        elif s.status != "queued":
-            s.status = "queued"
-            s.record(now, "queued", reason="no eligible agent has room")
         else:
+            if not was_queued:
+                s.record(now, "queued", reason="no eligible agent has room")
             s.status = "queued"
 
     async def _wait(self) -> None:
         """Sleep until a command needs routing, the conversation closes, or the next deadline."""
-        deadline = self._deadline()
+        deadline, status = self._deadline(), self.s.status
         timeout = max(deadline - workflow.now(), timedelta(0)) if deadline else None
         try:
-            await workflow.wait_condition(lambda: self._reroute is not None or self.s.status == "closed",
+            # Any status change (accept, close, a decline asking to re-route) moves the deadline.
+            await workflow.wait_condition(lambda: self._reroute is not None or self.s.status != status,
                                           timeout=timeout)
         except asyncio.TimeoutError:
             self._on_deadline()
