@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench histories clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ test: install
 
 bench: install
 	$(BIN)/switchboard bench
+
+# Re-record the Conversation histories that tests/test_replay.py replays (see that file first).
+histories: install
+	$(BIN)/python tests/record_histories.py
 
 clean:
 	rm -rf $(VENV) .switchboard switchboard.db* *.egg-info

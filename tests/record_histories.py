@@ -1,0 +1,218 @@
+"""Record the ``Conversation`` histories that ``tests/test_replay.py`` replays (``make histories``).
+
+Each scenario runs once, on a fresh in-memory Temporal dev server with a real worker and a fresh
+SQLite store, and the finished workflow's history goes to ``tests/histories/<scenario>.json``.
+Ids and the task queue are fixed, so a re-run records the same story (timestamps aside).
+
+Re-record to add a scenario or after a change that keeps old histories replaying
+(``workflow.patched``), never to make a failing replay test pass: a failure there means running
+conversations would break on deploy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from activities.routing import wake
+from routing.model import StartConversation
+from store import Store, directory, offers
+from switchboard import conversations
+from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
+from worker import build_worker
+
+HISTORIES = Path(__file__).parent / "histories"
+TASK_QUEUE = "switchboard-replay"
+
+DIRECTORY = """
+accounts:
+  - id: acme
+    brand: {name: Acme Motors}
+    timezone: America/New_York
+    skills:
+      - id: sales
+        accept_timeout: 30s
+      - id: quick
+        accept_timeout: 2s
+      - id: care
+        idle_timeout: 2s
+      - id: parts
+        rollover: {mode: backup, handler: {account: bpo, skill: acme-care}, backup_window: 60s}
+      - id: claims
+        rollover: {mode: fully_managed, handler: {account: bpo, skill: acme-care}}
+    agents:
+      - {id: ann, skills: [sales, quick, care], capacity: 3, status: online}
+      - {id: bob, skills: [sales, quick], capacity: 3, status: online}
+      - {id: cat, skills: [parts], capacity: 1, status: offline}
+  - id: bpo
+    brand: {name: Answer Bureau}
+    timezone: UTC
+    skills:
+      - id: acme-care
+    agents:
+      - {id: zed, skills: [acme-care], capacity: 5, status: online}
+"""
+
+
+class Scenario:
+    """One conversation driven to its end on a fresh store and worker."""
+
+    def __init__(self, name: str, client: Client, store: Store) -> None:
+        self.name, self.client, self.store = name, client, store
+
+    async def start(self, account: str, skill: str, **extra: Any) -> WorkflowHandle:
+        start = StartConversation(conversation_id=f"replay-{self.name}", account=account, skill=skill,
+                                  channel="web", customer="cust-1", **extra)
+        return await conversations.start(self.client, start, TASK_QUEUE)
+
+    async def until(self, handle: WorkflowHandle, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        async with asyncio.timeout(20):
+            while not predicate(view := await handle.query("state")):
+                await asyncio.sleep(0.05)
+        return view
+
+    async def offered(self, handle: WorkflowHandle, *, not_to: str | None = None) -> str:
+        view = await self.until(handle, lambda v: v["status"] == "offered" and v["offer"]["agent"] != not_to)
+        return view["offer"]["agent"]
+
+    async def set_status(self, agent: str, status: str) -> None:
+        await wake(self.client, await offers.set_status(self.store, agent, status, datetime.now(timezone.utc)))
+
+    async def accept_and_close(self, handle: WorkflowHandle, agent: str) -> None:
+        await handle.execute_update("accept", {"agent": agent})
+        await handle.execute_update("close", {"by": agent, "reason": "resolved"})
+
+
+# ---- the scenarios, named after the SPEC rules they exercise --------------------------------------
+
+async def offered_accepted_closed(s: Scenario) -> WorkflowHandle:  # R1.1, R2.2, R8.1
+    handle = await s.start("acme", "sales", first_message="Hi")
+    await s.accept_and_close(handle, await s.offered(handle))
+    return handle
+
+
+async def declined_then_accepted(s: Scenario) -> WorkflowHandle:  # R2.2
+    handle = await s.start("acme", "sales")
+    first = await s.offered(handle)
+    await handle.execute_update("decline", {"agent": first, "reason": "wrong language"})
+    await s.accept_and_close(handle, await s.offered(handle, not_to=first))
+    return handle
+
+
+async def offer_expired_then_next_agent(s: Scenario) -> WorkflowHandle:  # R2.2, accept_timeout 2s
+    handle = await s.start("acme", "quick")
+    first = await s.offered(handle)
+    await s.accept_and_close(handle, await s.offered(handle, not_to=first))
+    return handle
+
+
+async def queued_then_woken(s: Scenario) -> WorkflowHandle:  # R2.3: push wake-up, not the re-check
+    for agent in ("ann", "bob"):
+        await s.set_status(agent, "offline")
+    handle = await s.start("acme", "sales")
+    await s.until(handle, lambda v: v["status"] == "queued")
+    await s.set_status("bob", "online")
+    await s.accept_and_close(handle, await s.offered(handle))
+    return handle
+
+
+async def closed_while_queued(s: Scenario) -> WorkflowHandle:  # R8.1
+    for agent in ("ann", "bob"):
+        await s.set_status(agent, "offline")
+    handle = await s.start("acme", "sales")
+    await s.until(handle, lambda v: v["status"] == "queued")
+    await handle.execute_update("close", {"by": "gateway", "reason": "customer left"})
+    return handle
+
+
+async def invalid_signal_rejected(s: Scenario) -> WorkflowHandle:  # R2.5
+    handle = await s.start("acme", "sales")
+    agent = await s.offered(handle)
+    await handle.signal("accept", {"agent": "nobody"})
+    await s.until(handle, lambda v: v["timeline"][-1]["kind"] == "rejected")
+    await handle.signal("accept", {"agent": agent})
+    await s.until(handle, lambda v: v["status"] == "assigned")
+    await handle.signal("close", {"by": agent, "reason": "resolved"})
+    return handle
+
+
+async def unknown_skill_refused(s: Scenario) -> WorkflowHandle:  # R1.3: the run fails
+    return await s.start("acme", "nope")
+
+
+async def backup_rolls_over_to_handler(s: Scenario) -> WorkflowHandle:  # R3.3: no owner agent online
+    handle = await s.start("acme", "parts")
+    await s.accept_and_close(handle, await s.offered(handle))
+    return handle
+
+
+async def fully_managed(s: Scenario) -> WorkflowHandle:  # R3.2
+    handle = await s.start("acme", "claims")
+    await s.accept_and_close(handle, await s.offered(handle))
+    return handle
+
+
+async def idle_timeout_closes(s: Scenario) -> WorkflowHandle:  # R8.1, idle_timeout 2s
+    handle = await s.start("acme", "care")
+    await handle.execute_update("accept", {"agent": await s.offered(handle)})
+    return handle
+
+
+SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
+    "r1_r2_r8-offered-accepted-closed": offered_accepted_closed,
+    "r2_2-declined-then-accepted": declined_then_accepted,
+    "r2_2-offer-expired-then-next-agent": offer_expired_then_next_agent,
+    "r2_3-queued-then-woken": queued_then_woken,
+    "r8_1-closed-while-queued": closed_while_queued,
+    "r2_5-invalid-signal-rejected": invalid_signal_rejected,
+    "r1_3-unknown-skill-refused": unknown_skill_refused,
+    "r3_3-backup-rolls-over-to-handler": backup_rolls_over_to_handler,
+    "r3_2-fully-managed": fully_managed,
+    "r8_1-idle-timeout-closes": idle_timeout_closes,
+}
+
+
+async def record(name: str, client: Client, folder: Path) -> str:
+    """Run one scenario on its own store and worker; return the workflow's final status."""
+    store = await Store.open(f"sqlite+aiosqlite:///{folder / f'{name}.db'}")
+    try:
+        await directory.save(store, directory.parse_text(DIRECTORY, "replay-directory"))
+        async with build_worker(client, store, TASK_QUEUE), asyncio.timeout(60):
+            handle = await SCENARIOS[name](Scenario(name.replace("_", "-"), client, store))
+            try:
+                outcome = (await handle.result())["status"]
+            except WorkflowFailureError as failure:
+                outcome = f"failed: {failure.cause}"
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        return f"{outcome}, {len(history.events)} events"
+    finally:
+        await store.close()
+
+
+async def main(names: list[str]) -> None:
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)  # R1.3's refusal is expected
+    HISTORIES.mkdir(exist_ok=True)
+    port = free_port()
+    server = start_dev_server(port=port, ui_port=None, db_file=None, die_with_parent=True)
+    try:
+        await wait_for_port(port, server)
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        with tempfile.TemporaryDirectory() as folder:
+            for name in names or SCENARIOS:
+                print(f"{name}: {await record(name, client, Path(folder))}")
+    finally:
+        stop(server)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

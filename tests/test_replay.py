@@ -1,0 +1,60 @@
+"""Determinism guard (DESIGN "Bounded history"): recorded ``Conversation`` histories replay on today's code.
+
+A failure here means a change to the workflow would break conversations already running when it
+is deployed: guard the change with ``workflow.patched`` rather than re-recording the histories
+(``make histories`` re-records them, with ``tests/record_histories.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.conversation import Conversation
+from workflows.state import ConversationState
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    text = path.read_text()
+    started = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
+    return WorkflowHistory.from_json(started["workflowId"], text)
+
+
+def replayer(workflow_class: type) -> Replayer:
+    return Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+
+
+def test_histories_are_recorded():
+    assert len(HISTORIES) >= 10, "run `make histories` to record them"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays_on_the_current_workflow(path: Path):
+    result = await replayer(Conversation).replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"
+
+
+@workflow.defn(name="Conversation")
+class ReleasesFirst(Conversation):
+    """A deliberately non-deterministic edit: releases capacity before the first routing step."""
+
+    @workflow.run
+    async def run(self, start: dict[str, Any], carry: ConversationState | None = None) -> dict[str, Any]:
+        if self.s is not None:
+            await self._release()
+        return await super().run(start, carry)
+
+
+async def test_the_guard_catches_a_change_in_command_order():
+    history = load(next(p for p in HISTORIES if "offered-accepted-closed" in p.name))
+    result = await replayer(ReleasesFirst).replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError), repr(result.replay_failure)
