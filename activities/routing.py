@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from routing.errors import Refusal
-from routing.model import Release, RouteOutcome, RouteRequest
+from routing.model import Release, RouteOutcome, RouteRequest, Supervise
 from store import Store, offers
 
 log = logging.getLogger(__name__)
@@ -58,3 +58,10 @@ class RoutingActivities:
     @activity.defn
     async def release(self, request: Release) -> None:
         await wake(self.client, await offers.release(self.store, request))
+
+    @activity.defn
+    async def supervise(self, request: Supervise) -> None:
+        try:
+            await offers.supervise(self.store, request)
+        except Refusal as refusal:
+            raise refused(refusal) from None

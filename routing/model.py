@@ -146,6 +146,35 @@ class Event(BaseModel):
     reason: str | None = None
 
 
+class Move(BaseModel):
+    """A command that moves the conversation to a named target (rollback; later transfer, hero).
+
+    The store checks ``by`` against the directory (SPEC R5) before it moves anything.
+    """
+
+    kind: Literal["rollback"]
+    by: Id
+    assignee: Id | None = None
+    handler_account: Id | None = None
+    note: str | None = None
+
+
+class Supervise(BaseModel):
+    """A manager's ``join`` or ``private_message``, checked against the directory (SPEC R5.2, R5.4)."""
+
+    kind: Literal["join", "private_message"]
+    conversation_id: Id
+    by: Id
+    owner_account: Id
+    handler_account: Id | None = None
+    assignee: Id | None = None
+    offered_to: Id | None = None
+    to: Id | None = None
+    text: str | None = None
+    key: str  # idempotency key of the delivery (the update id)
+    now: datetime
+
+
 class RouteRequest(BaseModel):
     """One routing step, asked of the store by the workflow.
 
@@ -168,12 +197,14 @@ class RouteRequest(BaseModel):
     policy_applies: bool = True
     backup_deadline: datetime | None = None
     backup_handler: SkillRef | None = None
+    move: Move | None = None  # set: a command asked for ``target``; refused if ``move.by`` may not
 
 
 class RouteOutcome(BaseModel):
     """What the store did for a ``RouteRequest``: an offer, or a place in a queue."""
 
     target: SkillRef
+    owner: SkillRef | None = None
     brand: Brand
     events: list[Event] = []
     offer: Offer | None = None

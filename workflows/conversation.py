@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -19,8 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.routing import WAKE_SIGNAL, RoutingActivities
     from routing.errors import Refusal
-    from routing.model import (Accept, Close, Decline, Join, PrivateMessage, ReassignToHero, Release, Rollback,
-                               RouteOutcome, RouteRequest, StartConversation, Transfer, parse)
+    from routing.directory import SkillRef
+    from routing.model import (Accept, Close, Decline, Join, Move, Note, PrivateMessage, ReassignToHero, Release,
+                               Rollback, RouteOutcome, RouteRequest, StartConversation, Supervise, Transfer, parse)
     from workflows import search_attributes as sa
     from workflows.state import ConversationState
 
@@ -46,6 +47,8 @@ class Conversation:
         self._refusal: ApplicationError | None = None
         self.s: ConversationState | None = carry
         self._reroute: str | None = None  # why the main loop must route again
+        # Held while the conversation moves (a routing step, a rollback): one move at a time.
+        self._lock = asyncio.Lock()
         if carry is None:
             try:
                 self.s = self._open(start)
@@ -62,10 +65,12 @@ class Conversation:
         if self._refusal is not None:
             raise self._refusal
         while self.s.status != "closed":
+            await workflow.wait_condition(lambda: not self._lock.locked())  # a command is moving it
             if self._reroute:
-                await self._route(self._reroute)
-                if self.s.status == "closed":  # closed while routing
-                    break
+                async with self._lock:
+                    await self._route(self._reroute)
+            if self.s.status == "closed":  # closed while it moved
+                break
             self._publish()
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -90,42 +95,51 @@ class Conversation:
         state.record(workflow.now(), "started", actor=start.channel, reason=f"customer {start.customer} on {start.channel}")
         return state
 
-    async def _route(self, why: str) -> None:
-        """One routing step in the store: apply the policy (first time), then offer or queue."""
+    async def _route(self, why: str, move: Move | None = None, to: SkillRef | None = None) -> None:
+        """One routing step in the store, under ``self._lock``: apply the policy (first time), then
+        offer or queue. With ``move``, a command sends it to ``to``; the store may refuse, and then
+        nothing has changed and the refusal fails the command."""
         s, now = self.s, workflow.now()
-        self._reroute = None
         # "routing" while the store works, so a wake-up arriving meanwhile cannot route twice.
-        was_queued, s.status = s.status == "queued", "routing"
-        s.step += 1
+        was_status, s.status = s.status, "routing"
         request = RouteRequest(
-            conversation_id=s.conversation_id, workflow_id=workflow.info().workflow_id, step=s.step, now=now,
+            conversation_id=s.conversation_id, workflow_id=workflow.info().workflow_id, step=s.step + 1, now=now,
             account=s.account, skill=s.skill, customer=s.customer, channel=s.channel, priority=s.priority,
-            waiting_since=s.waiting_since, target=s.target, excluded=s.excluded, policy_applies=s.policy_applies,
-            backup_deadline=s.backup_deadline, backup_handler=s.backup_handler)
+            waiting_since=s.waiting_since, target=to or s.target, excluded=[] if move else s.excluded,
+            policy_applies=s.policy_applies, backup_deadline=s.backup_deadline, backup_handler=s.backup_handler,
+            move=move)
         try:
             outcome = await workflow.execute_activity_method(
                 RoutingActivities.route, request, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
         except ActivityError as error:
             cause = error.cause
+            if move is not None and isinstance(cause, ApplicationError):  # refused: the command fails
+                if s.status == "routing":
+                    s.status = was_status
+                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+            s.step, self._reroute = request.step, None
             if s.target is None and isinstance(cause, ApplicationError):  # refused at start (R1.3)
                 raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
             if s.status != "closed":
                 s.record(now, "routing_failed", reason=f"{why}: {cause}; retrying in {QUEUE_RECHECK}")
                 s.status = "queued"
             return
+        s.step, self._reroute = request.step, None  # a move supersedes a pending re-route
         if s.status == "closed":
             # Closed while the store worked: the close wins; any hold it reserved goes with the release.
             closed_at = max(i for i, e in enumerate(s.timeline) if e.kind == "closed")
             s.timeline[closed_at:closed_at] = outcome.events  # decided before the close landed
             return
-        self._take(outcome, was_queued)
+        if move is not None:
+            s.assignee, s.last_activity = None, now
+        self._take(outcome, was_queued=was_status == "queued")
 
-    def _take(self, outcome: RouteOutcome, was_queued: bool) -> None:
+    def _take(self, outcome: RouteOutcome, *, was_queued: bool) -> None:
         s, now = self.s, workflow.now()
         s.timeline.extend(outcome.events)
         if outcome.target != s.target:
             s.excluded = []
-        s.target = outcome.target
+        s.target, s.policy_applies = outcome.target, outcome.policy_applies
         s.brand_name = outcome.brand.name
         s.rollover_mode = outcome.rollover_mode or s.rollover_mode
         s.handler_account = outcome.target.account if outcome.handled_by_handler else None
@@ -148,15 +162,17 @@ class Conversation:
         timeout = max(deadline - workflow.now(), timedelta(0)) if deadline else None
         try:
             # Any status change (accept, close, a decline asking to re-route) moves the deadline.
-            await workflow.wait_condition(lambda: self._reroute is not None or self.s.status != status,
-                                          timeout=timeout)
+            await workflow.wait_condition(
+                lambda: self._reroute is not None or (self.s.status != status and not self._lock.locked()),
+                timeout=timeout)
         except asyncio.TimeoutError:
             self._on_deadline()
 
     def _deadline(self):
         s = self.s
         if s.status == "offered" and s.offer:
-            return s.offer.expires_at
+            # Backup (R3.3): the owner's agents have until the backup window closes, offer or not.
+            return min(s.offer.expires_at, s.backup_deadline) if s.backup_deadline else s.offer.expires_at
         if s.status == "queued":
             recheck = workflow.now() + QUEUE_RECHECK
             return min(recheck, s.backup_deadline) if s.backup_deadline else recheck
@@ -166,7 +182,14 @@ class Conversation:
 
     def _on_deadline(self) -> None:
         s, now = self.s, workflow.now()
-        if s.status == "offered" and s.offer and now >= s.offer.expires_at:
+        if self._lock.locked():
+            return  # a command is moving it; the loop looks again when it is done
+        backup_first = s.backup_deadline is not None and s.offer is not None and s.backup_deadline < s.offer.expires_at
+        if s.status == "offered" and backup_first and now >= s.backup_deadline:
+            s.record(now, "offer_withdrawn", agent=s.offer.agent, reason="R3.3 backup: the backup window closed")
+            s.offer, s.status = None, "routing"
+            self._reroute = "backup window closed"
+        elif s.status == "offered" and s.offer and now >= s.offer.expires_at:
             s.record(now, "offer_expired", agent=s.offer.agent, reason="no answer within the acceptance timeout")
             s.excluded.append(s.offer.agent)
             s.offer, s.status = None, "routing"
@@ -253,9 +276,67 @@ class Conversation:
 
     def _not_yet(self, verb: str) -> Callable[[BaseModel], None]:
         def refuse(_: BaseModel) -> None:
-            self._check_open(verb)
             raise Refusal("NotSupported", f"{verb}: not yet supported")
         return refuse
+
+    def _check_rollback(self, cmd: Rollback) -> None:
+        """R4.3: only a conversation a handler has can be rolled back."""
+        if self.s.handler_account is None:
+            raise Refusal("NotWithHandler", f"rollback: conversation {self.s.conversation_id} is not with a handler; "
+                                            f"its owner {self.s.account} has it")
+
+    async def _do_rollback(self, cmd: Rollback) -> None:
+        s = self.s
+        move = Move(kind="rollback", by=cmd.by, assignee=s.assignee, handler_account=s.handler_account, note=cmd.note)
+        if cmd.note:
+            s.notes.append(Note(at=workflow.now(), by=cmd.by, text=cmd.note))
+        try:
+            await self._route("rollback", move, SkillRef(account=s.account, skill=cmd.skill or s.skill))
+        except ApplicationError:
+            if cmd.note:
+                s.notes.pop()
+            raise
+
+    def _check_private_message(self, cmd: PrivateMessage) -> None:
+        """R5.2, R5.4: a private message goes to the agent handling the conversation."""
+        s = self.s
+        if s.assignee is None:
+            raise Refusal("NotAssigned", f"private_message: no agent is handling {s.conversation_id} yet")
+        if cmd.to != s.assignee:
+            raise Refusal("NotHandlingAgent",
+                          f"private_message: {cmd.to!r} is not handling {s.conversation_id}; {s.assignee!r} is")
+
+    async def _do_private_message(self, cmd: PrivateMessage) -> None:
+        s, now = self.s, workflow.now()
+        await self._supervise("private_message", cmd.sender, to=cmd.to, text=cmd.text)
+        s.notes.append(Note(at=now, by=cmd.sender, text=cmd.text, kind="private_message", to=cmd.to))
+        s.record(now, "private_message", actor=cmd.sender, agent=cmd.to, reason=f"from manager {cmd.sender}")
+
+    async def _do_join(self, cmd: Join) -> None:
+        s, now = self.s, workflow.now()
+        await self._supervise("join", cmd.manager)
+        if cmd.manager not in s.participants:
+            s.participants.append(cmd.manager)
+        s.record(now, "joined", actor=cmd.manager, reason=f"manager {cmd.manager} joined")
+
+    async def _supervise(self, kind: str, by: str, *, to: str | None = None, text: str | None = None) -> None:
+        """The store checks that ``by`` manages the owner or the handler, and delivers the message."""
+        s = self.s
+        update = workflow.current_update_info()
+        request = Supervise(
+            kind=kind, conversation_id=s.conversation_id, by=by, owner_account=s.account,
+            handler_account=s.handler_account, assignee=s.assignee, offered_to=s.offer.agent if s.offer else None,
+            to=to, text=text, now=workflow.now(),
+            key=f"{workflow.info().workflow_id}/{update.id if update else workflow.uuid4()}")
+        try:
+            await workflow.execute_activity_method(
+                RoutingActivities.supervise, request, start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY)
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError):
+                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+            raise ApplicationError(f"{kind}: {cause}", type="Unavailable", non_retryable=True) from None
 
     def _validate(self, model: type[C], raw: Any, verb: str, check: Callable[[C], None]) -> C:
         """Parse and check a command; a refusal is an ``ApplicationError`` naming the problem."""
@@ -279,10 +360,31 @@ class Conversation:
         try:
             cmd = self._validate(model, raw, verb, check)
         except ApplicationError as refusal:
-            if self.s is not None:
-                self.s.record(workflow.now(), "rejected", reason=refusal.message)
+            self._rejected(refusal)
             return
         apply(cmd)
+
+    def _rejected(self, refusal: ApplicationError) -> None:
+        if self.s is not None:
+            self.s.record(workflow.now(), "rejected", reason=refusal.message)
+
+    async def _command(self, model: type[C], raw: Any, verb: str, check: Callable[[C], None],
+                       act: Callable[[C], Awaitable[None]]) -> dict[str, Any]:
+        """Run a command that asks the store first (who may, where to), one at a time under the lock.
+
+        ``act`` raises ``ApplicationError`` when the store refuses, having changed nothing.
+        """
+        self._validate(model, raw, verb, check)
+        async with self._lock:
+            await act(self._validate(model, raw, verb, check))  # again: the state may have moved meanwhile
+        return self.s.view()
+
+    async def _command_signal(self, model: type[C], raw: Any, verb: str, check: Callable[[C], None],
+                              act: Callable[[C], Awaitable[None]]) -> None:
+        try:
+            await self._command(model, raw, verb, check, act)
+        except ApplicationError as refusal:
+            self._rejected(refusal)
 
     @workflow.update(name="accept")
     async def accept(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -320,6 +422,70 @@ class Conversation:
     def close_signal(self, raw: dict[str, Any]) -> None:
         self._signal(Close, raw, "close", self._check_close, self._do_close)
 
+    @workflow.update(name="rollback")
+    async def rollback(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return await self._command(Rollback, raw, "rollback", self._check_rollback, self._do_rollback)
+
+    @rollback.validator
+    def _rollback_ok(self, raw: dict[str, Any]) -> None:
+        self._validate(Rollback, raw, "rollback", self._check_rollback)
+
+    @workflow.signal(name="rollback")
+    async def rollback_signal(self, raw: dict[str, Any]) -> None:
+        await self._command_signal(Rollback, raw, "rollback", self._check_rollback, self._do_rollback)
+
+    @workflow.update(name="join")
+    async def join(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return await self._command(Join, raw, "join", _no_check, self._do_join)
+
+    @join.validator
+    def _join_ok(self, raw: dict[str, Any]) -> None:
+        self._validate(Join, raw, "join", _no_check)
+
+    @workflow.signal(name="join")
+    async def join_signal(self, raw: dict[str, Any]) -> None:
+        await self._command_signal(Join, raw, "join", _no_check, self._do_join)
+
+    @workflow.update(name="private_message")
+    async def private_message(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return await self._command(PrivateMessage, raw, "private_message", self._check_private_message,
+                                   self._do_private_message)
+
+    @private_message.validator
+    def _private_message_ok(self, raw: dict[str, Any]) -> None:
+        self._validate(PrivateMessage, raw, "private_message", self._check_private_message)
+
+    @workflow.signal(name="private_message")
+    async def private_message_signal(self, raw: dict[str, Any]) -> None:
+        await self._command_signal(PrivateMessage, raw, "private_message", self._check_private_message,
+                                   self._do_private_message)
+
+    # Transfers (SPEC R6) and heroes (R7) land with their issues; until then they say so.
+
+    @workflow.update(name="transfer")
+    async def transfer(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return self._update(Transfer, raw, "transfer", self._not_yet("transfer"), _no_check)
+
+    @transfer.validator
+    def _transfer_ok(self, raw: dict[str, Any]) -> None:
+        self._validate(Transfer, raw, "transfer", self._not_yet("transfer"))
+
+    @workflow.signal(name="transfer")
+    def transfer_signal(self, raw: dict[str, Any]) -> None:
+        self._signal(Transfer, raw, "transfer", self._not_yet("transfer"), _no_check)
+
+    @workflow.update(name="reassign_to_hero")
+    async def reassign_to_hero(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return self._update(ReassignToHero, raw, "reassign_to_hero", self._not_yet("reassign_to_hero"), _no_check)
+
+    @reassign_to_hero.validator
+    def _reassign_to_hero_ok(self, raw: dict[str, Any]) -> None:
+        self._validate(ReassignToHero, raw, "reassign_to_hero", self._not_yet("reassign_to_hero"))
+
+    @workflow.signal(name="reassign_to_hero")
+    def reassign_to_hero_signal(self, raw: dict[str, Any]) -> None:
+        self._signal(ReassignToHero, raw, "reassign_to_hero", self._not_yet("reassign_to_hero"), _no_check)
+
     @workflow.signal(name=WAKE_SIGNAL)
     def wake(self) -> None:
         """Room appeared in a queue this conversation waits in (sent by whoever freed it)."""
@@ -331,3 +497,7 @@ class Conversation:
         if self.s is None:
             return {"status": "routing"}
         return self.s.view()
+
+
+def _no_check(_: BaseModel) -> None:
+    """For commands whose only state rule is that the conversation is open (checked for all)."""
