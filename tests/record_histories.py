@@ -49,8 +49,12 @@ accounts:
         rollover: {mode: backup, handler: {account: bpo, skill: acme-care}, backup_window: 60s}
       - id: claims
         rollover: {mode: fully_managed, handler: {account: bpo, skill: acme-care}}
+      - id: service
+        accept_timeout: 30s
+        rollover: {mode: backup, handler: {account: bpo, skill: acme-care}, backup_window: 2s}
     agents:
-      - {id: ann, skills: [sales, quick, care], capacity: 3, status: online}
+      - {id: ann, skills: [sales, quick, care, claims, service], capacity: 3, status: online}
+      - {id: mia, role: manager, skills: [sales]}
       - {id: bob, skills: [sales, quick], capacity: 3, status: online}
       - {id: cat, skills: [parts], capacity: 1, status: offline}
   - id: bpo
@@ -60,6 +64,7 @@ accounts:
       - id: acme-care
     agents:
       - {id: zed, skills: [acme-care], capacity: 5, status: online}
+      - {id: max, role: manager, skills: [acme-care]}
 """
 
 
@@ -167,6 +172,23 @@ async def idle_timeout_closes(s: Scenario) -> WorkflowHandle:  # R8.1, idle_time
     return handle
 
 
+async def rolled_back_after_supervision(s: Scenario) -> WorkflowHandle:  # R4.1, R4.2, R5.2, R5.4
+    handle = await s.start("acme", "claims")
+    await handle.execute_update("accept", {"agent": await s.offered(handle)})
+    await handle.execute_update("join", {"manager": "mia"})
+    await handle.execute_update("private_message", {"from": "max", "to": "zed", "text": "hand it back"})
+    await handle.execute_update("rollback", {"by": "zed", "note": "needs the owner"})
+    await s.accept_and_close(handle, await s.offered(handle))
+    return handle
+
+
+async def backup_window_withdraws_the_offer(s: Scenario) -> WorkflowHandle:  # R3.3: window 2s < offer 30s
+    handle = await s.start("acme", "service")
+    await s.offered(handle)
+    await s.accept_and_close(handle, await s.offered(handle, not_to="ann"))
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
     "r1_r2_r8-offered-accepted-closed": offered_accepted_closed,
     "r2_2-declined-then-accepted": declined_then_accepted,
@@ -178,6 +200,8 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
     "r3_3-backup-rolls-over-to-handler": backup_rolls_over_to_handler,
     "r3_2-fully-managed": fully_managed,
     "r8_1-idle-timeout-closes": idle_timeout_closes,
+    "r4_1-rolled-back-after-supervision": rolled_back_after_supervision,
+    "r3_3-backup-window-withdraws-the-offer": backup_window_withdraws_the_offer,
 }
 
 
