@@ -10,15 +10,18 @@ import asyncio
 import functools
 import json
 import logging
+import os
+import re
 import sys
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 import click
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import (Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle,
+                               WorkflowUpdateFailedError)
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from routing.errors import Refusal
 from routing.model import StartConversation, parse
@@ -31,6 +34,7 @@ from workflows import search_attributes as sa
 
 _LIST_KEYS = (sa.OWNER_ACCOUNT, sa.OWNER_SKILL, sa.HANDLER_ACCOUNT, sa.HANDLER_SKILL, sa.ASSIGNED_AGENT,
               sa.CONVERSATION_STATUS, sa.ROLLOVER_MODE, sa.CHANNEL)
+WORKER_WAIT = 10.0  # seconds a command waits for a worker to answer before saying none did
 
 
 def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
@@ -45,7 +49,9 @@ def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         except WorkflowUpdateFailedError as exc:
             raise click.ClickException(getattr(exc.cause, "message", str(exc.cause))) from None
         except WorkflowAlreadyStartedError as exc:
-            raise click.ClickException(f"conversation already exists: {exc.workflow_id}") from None
+            # Running ones are returned as they are (R1.2); this is a closed one.
+            raise click.ClickException(f"{exc.workflow_id} already exists and is closed; "
+                                       "conversation ids are never reused") from None
         except RPCError as exc:
             raise click.ClickException(f"Temporal: {exc.message}") from None
         except (ConnectionError, RuntimeError) as exc:
@@ -54,7 +60,36 @@ def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group()
+async def _connect(settings: Settings) -> Client:
+    """The Temporal client, or an error naming the address instead of the transport's debug text."""
+    try:
+        return await connect(settings)
+    except RuntimeError as exc:
+        reason = re.search(r'message: "([^"]+)"', str(exc))
+        raise click.ClickException(
+            f"cannot reach Temporal at {settings.temporal_address} (TEMPORAL_ADDRESS): "
+            f"{reason.group(1) if reason else exc}; is the server (or `switchboard dev`) running?") from None
+
+
+class _Cli(click.Group):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """As the ``switchboard`` script: run, flush, and leave without interpreter teardown.
+
+        A short-lived process that used a Temporal client can abort in teardown, when the client's
+        Rust threads outlive the interpreter (temporalio/sdk-python#300), turning a clean exit code
+        into a crash. ``CliRunner`` calls ``main()`` directly and is not affected.
+        """
+        try:
+            super().__call__(*args, **kwargs)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+@click.group(cls=_Cli)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(verbose: bool) -> None:
     """Switchboard: route contact-center conversations durably on Temporal."""
@@ -66,19 +101,21 @@ def main(verbose: bool) -> None:
 @click.option("--directory", "directory_file", type=click.Path(exists=True, dir_okay=False),
               help="Directory file to load at start (default: $SWITCHBOARD_DIRECTORY).")
 @click.option("--port", default=7233, show_default=True, help="Temporal frontend port.")
-@click.option("--ui-port", default=8233, show_default=True, help="Temporal UI port.")
+@click.option("--ui-port", type=int, help="Temporal UI port  [default: --port + 1000, so 8233]")
 @click.option("--data-dir", default=".switchboard", show_default=True, help="Where the server keeps its file.")
 @click.option("--demo", is_flag=True, help="Start a few example conversations once the stack is up.")
-def dev(directory_file: str | None, port: int, ui_port: int, data_dir: str, demo: bool) -> None:
+def dev(directory_file: str | None, port: int, ui_port: int | None, data_dir: str, demo: bool) -> None:
     """Start the embedded stack: Temporal dev server (with UI), the worker, the directory."""
     from switchboard.dev import run_dev
 
     settings = Settings.from_env()
     try:
-        asyncio.run(run_dev(settings, directory_file or settings.directory, port=port, ui_port=ui_port,
-                            data_dir=data_dir, demo=demo))
+        asyncio.run(run_dev(settings, directory_file or settings.directory, port=port,
+                            ui_port=ui_port or port + 1000, data_dir=data_dir, demo=demo))
     except (Refusal, DirectoryError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
+    except RPCError as exc:
+        raise click.ClickException(f"Temporal: {exc.message}") from None
     except KeyboardInterrupt:
         pass
 
@@ -103,6 +140,8 @@ def directory_group() -> None:
 async def directory_load(file: str) -> None:
     """Validate FILE and replace the stored directory with it (all or nothing)."""
     parsed = directory.read_file(file)
+    if not parsed.accounts:  # an empty or truncated file would otherwise wipe every account
+        raise click.ClickException(f"{file}: no accounts; the stored directory is unchanged")
     store = await Store.open(Settings.from_env().database_url)
     try:
         await directory.save(store, parsed)
@@ -118,14 +157,29 @@ async def directory_show() -> None:
     """Print the stored directory as YAML, with agents' live status."""
     store = await Store.open(Settings.from_env().database_url)
     try:
-        click.echo(directory.to_yaml(await directory.load(store)), nl=False)
+        stored = await directory.load(store)
     finally:
         await store.close()
+    if not stored.accounts:
+        raise click.ClickException("the directory is empty: load one with `switchboard directory load FILE`")
+    click.echo(directory.to_yaml(stored), nl=False)
 
 
 @main.group()
 def conversation() -> None:
     """Start, show and list conversations."""
+
+
+def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON ({exc.msg} at column {exc.colno}): {value}") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter(f"must be a JSON object, got {type(parsed).__name__}: {value}")
+    return parsed
 
 
 @conversation.command(name="start")
@@ -136,15 +190,58 @@ def conversation() -> None:
 @click.option("--customer", required=True)
 @click.option("--message", "first_message")
 @click.option("--priority", default=0, type=int, show_default=True)
+@click.option("--attributes", callback=_json_object, help='Free attributes as a JSON object, e.g. \'{"vip": true}\'.')
 @run_async
 async def conversation_start(conversation_id: str | None, **fields: Any) -> None:
-    """Start a conversation as a channel gateway would."""
+    """Start a conversation as a channel gateway would, and say where routing put it.
+
+    Starting an id that is already running is not an error: it is the same conversation (R1.2).
+    A start the engine refuses (unknown account or skill, ...) exits non-zero with the reason.
+    """
     start = parse(StartConversation, {"conversation_id": conversation_id or f"c-{uuid.uuid4().hex[:10]}",
                                       **{k: v for k, v in fields.items() if v is not None}}, "start")
     settings = Settings.from_env()
-    client = await connect(settings)
+    client = await _connect(settings)
     handle = await conversations.start(client, start, settings.task_queue)
-    click.echo(f"started {start.conversation_id} ({handle.id})")
+    outcome = await _first_outcome(client, handle, start.conversation_id, settings.task_queue)
+    click.echo(f"{start.conversation_id} ({handle.id}): {outcome}")
+
+
+async def _first_outcome(client: Client, handle: WorkflowHandle, conversation_id: str, task_queue: str) -> str:
+    """Where routing put a conversation just started; its refusal as an error if it failed.
+
+    Reads the workflow's own ``ConversationStatus`` (describe needs no worker) until it leaves
+    ``routing``, then the ``state`` query for the agent or queue.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WORKER_WAIT
+    while loop.time() < deadline:
+        described = await handle.describe()
+        if described.status is WorkflowExecutionStatus.FAILED:
+            try:
+                await handle.result()
+            except WorkflowFailureError as exc:
+                raise click.ClickException(f"start refused: {getattr(exc.cause, 'message', exc.cause)}") from None
+        if described.status is not WorkflowExecutionStatus.RUNNING:
+            return described.status.name.lower()
+        if described.typed_search_attributes.get(sa.CONVERSATION_STATUS) not in (None, "routing"):
+            return _summary(await conversations.state(client, conversation_id))
+        await asyncio.sleep(0.1)
+    return (f"started; no worker has routed it within {WORKER_WAIT:g}s "
+            f"(is `switchboard worker` running on task queue {task_queue!r}?)")
+
+
+def _summary(view: dict[str, Any]) -> str:
+    """One line: 'offered to ann', 'queued at acme/sales', 'assigned to zed at bpo/acme-sales'."""
+    handled = view.get("handler_account")
+    where = f"{handled}/{view['handler_skill']}" if handled else f"{view['account']}/{view['skill']}"
+    if view["status"] == "offered":
+        return f"offered to {view['offer']['agent']}" + (f" at {where}" if handled else "")
+    if view["status"] == "assigned":
+        return f"assigned to {view['assignee']}" + (f" at {where}" if handled else "")
+    if view["status"] == "queued":
+        return f"queued at {where}"
+    return view["status"]
 
 
 @conversation.command(name="show")
@@ -152,11 +249,16 @@ async def conversation_start(conversation_id: str | None, **fields: Any) -> None
 @run_async
 async def conversation_show(conversation_id: str) -> None:
     """Print a conversation's state and timeline as JSON."""
-    client = await connect()
+    client = await _connect(Settings.from_env())
     try:
-        view = await conversations.state(client, conversation_id)
+        view = await asyncio.wait_for(conversations.state(client, conversation_id), WORKER_WAIT)
     except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise click.ClickException(f"no conversation {conversation_id!r}") from None
         raise click.ClickException(f"conversation {conversation_id!r}: {exc.message}") from None
+    except TimeoutError:
+        raise click.ClickException(f"conversation {conversation_id!r}: no worker answered within {WORKER_WAIT:g}s "
+                                   "(is `switchboard worker` running?)") from None
     click.echo(json.dumps(view, indent=2))
 
 
@@ -166,7 +268,7 @@ async def conversation_show(conversation_id: str) -> None:
 @run_async
 async def conversation_list(query: str, limit: int) -> None:
     """List conversations from Temporal visibility (the search attributes)."""
-    client = await connect()
+    client = await _connect(Settings.from_env())
     clause = "WorkflowType = 'Conversation'" + (f" AND ({query})" if query else "")
     shown = 0
     async for wf in client.list_workflows(clause):

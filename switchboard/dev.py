@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from routing.model import StartConversation
 from store import Store, directory
+from store.db import database_url
 from switchboard import conversations
 from switchboard.config import Settings
 from switchboard.devserver import start_dev_server, stop, wait_for_port
@@ -28,39 +31,70 @@ DEMO = [
 
 async def run_dev(settings: Settings, directory_file: str | None, *, port: int, ui_port: int, data_dir: str,
                   demo: bool) -> None:
-    data = Path(data_dir)
-    data.mkdir(parents=True, exist_ok=True)
+    """Run the stack until SIGINT/SIGTERM, then stop the worker and the server it started.
+
+    The database is the one every other process in this working directory uses
+    (``SWITCHBOARD_DATABASE_URL``, default ``switchboard.db``), so ``switchboard agent status`` in a
+    second terminal acts on this stack. Temporal keeps its SQLite file in ``data_dir``.
+    """
+    for taken in (port, ui_port):
+        _check_free(taken)
     parsed = directory.read_file(directory_file) if directory_file else None
-    db_url = settings.database_url or f"sqlite+aiosqlite:///{data / 'switchboard.db'}"
+    db_url = database_url(settings.database_url)
+    address = f"127.0.0.1:{port}"
     store = await Store.open(db_url)
-    if parsed:
-        await directory.save(store, parsed)
-    server = start_dev_server(port=port, ui_port=ui_port, db_file=str(data / "temporal.db"),
-                              namespace=settings.namespace, log_file=str(data / "temporal.log"))
+    server = None
     try:
+        if parsed:
+            await directory.save(store, parsed)
+        data = Path(data_dir)
+        server = start_dev_server(port=port, ui_port=ui_port, db_file=str(data / "temporal.db"),
+                                  namespace=settings.namespace, log_file=str(data / "temporal.log"),
+                                  die_with_parent=True)
         await wait_for_port(port, server)
-        client = await connect(settings, address=f"127.0.0.1:{port}")
-        stop_event = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop_event.set)
+        client = await connect(settings, address=address)
         async with build_worker(client, store, settings.task_queue):
             click.echo(f"Temporal UI:       http://127.0.0.1:{ui_port}/namespaces/{settings.namespace}/workflows")
-            click.echo(f"Temporal frontend: 127.0.0.1:{port}  task queue: {settings.task_queue}")
+            click.echo(f"Temporal frontend: {address}  task queue: {settings.task_queue}")
             click.echo(f"Database:          {db_url}")
             if parsed:
                 click.echo(f"Directory:         {directory_file} ({len(parsed.accounts)} accounts)")
+            if settings.temporal_address not in (address, f"localhost:{port}"):
+                click.echo(f"Other terminals:   export TEMPORAL_ADDRESS={address}")
             if demo:
                 await _demo(client, settings.task_queue)
             click.echo("Ready. Ctrl-C to stop.")
-            await stop_event.wait()
+            await _stop_requested()
+            click.echo("Stopping.")
     finally:
-        stop(server)
+        if server is not None:
+            stop(server)
         await store.close()
 
 
+async def _stop_requested() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _check_free(port: int) -> None:
+    """Refuse a taken port up front: the new server would fail while its port still answers."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise RuntimeError(f"port {port} is in use (another Temporal server or `switchboard dev`?): "
+                               "stop it, or choose other ports with --port and --ui-port") from None
+
+
 async def _demo(client, task_queue: str) -> None:
+    """Start the DEMO conversations under ids new to this run: the server's file keeps every
+    earlier run's conversations, and a closed id is never reused."""
+    run = datetime.now().strftime("%Y%m%d-%H%M%S")
     for n, fields in enumerate(DEMO, 1):
-        start = StartConversation(conversation_id=f"demo-{n}-{fields['account']}", **fields)
+        start = StartConversation(conversation_id=f"demo-{run}-{n}-{fields['account']}", **fields)
         handle = await conversations.start(client, start, task_queue)
         click.echo(f"  started {handle.id}: {fields['account']}/{fields['skill']} on {fields['channel']}")
