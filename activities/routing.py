@@ -22,7 +22,9 @@ from store import Store, offers
 
 log = logging.getLogger(__name__)
 
-WAKE_SIGNAL = "wake"
+WAKE_SIGNAL = "wake"  # room appeared in a queue the conversation waits in
+HERO_SIGNAL = "hero_changed"  # the customer's hero was set or cleared (R7.3, R7.4)
+REASSIGN_SIGNAL = "agent_deactivated"  # the agent holding it was deactivated (R7.6)
 
 
 async def wake(client: Client | None, workflow_ids: Iterable[str]) -> None:

@@ -165,8 +165,9 @@ class Hero(_Strict):
 
     @model_validator(mode="after")
     def _one_of(self) -> Hero:
-        if (self.agent is None) == (self.inbox is None):
-            raise ValueError("a hero is either an agent or an inbox: give exactly one")
+        # An agent hero may name their team inbox too: where conversations go when they are away.
+        if self.agent is None and self.inbox is None:
+            raise ValueError("a hero is an agent or an inbox (a team): give one, or an agent with their inbox")
         return self
 
 

@@ -146,17 +146,37 @@ class Event(BaseModel):
     reason: str | None = None
 
 
-class Move(BaseModel):
-    """A command that moves the conversation to a named target (rollback; later transfer, hero).
+class Origin(BaseModel):
+    """Where the last cross-account transfer came from: the way back needs no allow-list (R6.5)."""
 
-    The store checks ``by`` against the directory (SPEC R5) before it moves anything.
+    skill: SkillRef
+    agent: Id | None = None
+
+
+class HeroChanged(BaseModel):
+    """Signal to a customer's open conversations: their hero is now ``hero`` (None: cleared)."""
+
+    hero: Id | None = None  # the agent, else the inbox
+    hero_agent: Id | None = None
+    replaced: bool = False  # the customer had another hero before (R7.4)
+
+
+class Move(BaseModel):
+    """A command that moves the conversation to a named target: a rollback (R4) or a transfer (R6).
+
+    The store checks ``by`` and the target against the directory (SPEC R5, R6) before it moves
+    anything; ``source`` is where the conversation is now.
     """
 
-    kind: Literal["rollback"]
+    kind: Literal["rollback", "transfer", "hero", "reassign"]
     by: Id
     assignee: Id | None = None
     handler_account: Id | None = None
     note: str | None = None
+    source: SkillRef | None = None
+    agent: Id | None = None  # a transfer to this named agent
+    warm_message: str | None = None
+    origin: Origin | None = None
 
 
 class Supervise(BaseModel):
@@ -198,6 +218,9 @@ class RouteRequest(BaseModel):
     backup_deadline: datetime | None = None
     backup_handler: SkillRef | None = None
     move: Move | None = None  # set: a command asked for ``target``; refused if ``move.by`` may not
+    fallback_deadline: datetime | None = None  # after a transfer: when to give up on the destination
+    fallback_to: SkillRef | None = None
+    notes: list[Note] = []  # agent notes, shown to the agent offered the conversation (R6.2)
 
 
 class RouteOutcome(BaseModel):
@@ -215,6 +238,13 @@ class RouteOutcome(BaseModel):
     backup_deadline: datetime | None = None
     backup_handler: SkillRef | None = None
     policy_applies: bool = True
+    fallback_deadline: datetime | None = None
+    fallback_to: SkillRef | None = None
+    notes: list[Note] = []
+    hero: Id | None = None  # the customer's hero (agent, else inbox) when one was found (R7)
+    decided: bool = True  # False: a hero offer; when it ends, routing decides again from the start
+    assigned: bool = False  # assigned without an offer (R7.2: email and voicemail to the hero)
+    counted: bool = True  # the hold takes a slot of the agent's capacity
 
 
 class Release(BaseModel):

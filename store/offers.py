@@ -19,12 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from routing.directory import Account, Skill, SkillRef, Status
 from routing.errors import Refusal, unknown
 from routing.hours import zone
-from routing.model import Event, Offer, Release, RouteOutcome, RouteRequest
+from routing.model import Event, Move, Offer, Release, RouteOutcome, RouteRequest, Supervise
 from routing.rollover import backup_rollover, place
 from routing.selection import Candidate, select_agent
-from store import directory
+from routing.hero import hero_inbox
+from routing.hero import plan as plan_hero
+from routing.transfer import check_agent, check_allowed, check_open, fallback_for, may_transfer
+from routing.visibility import Party, Where, may_roll_back, may_supervise
+from store import directory, heroes
 from store import schema as t
-from store.db import Store
+from store.db import Store, lock, retried
 
 WAKE_LIMIT = 5  # queued conversations woken per freed agent with unlimited capacity
 
@@ -52,9 +56,13 @@ async def candidates(conn: AsyncConnection, ref: SkillRef) -> list[Candidate]:
                       online=r.status == Status.ONLINE.value, active=r.active) for r in rows]
 
 
+@retried  # on PostgreSQL, two routes can deadlock (see store.db)
 async def route(store: Store, req: RouteRequest) -> tuple[RouteOutcome, list[str]]:
     """One routing step: decide where the conversation goes, then offer it or queue it."""
     async with store.transaction() as conn:
+        # A retried attempt can run beside its first one (the first timed out but goes on): it
+        # must wait and find the first's hold or queue place, not offer or queue a second time.
+        await lock(conn, req.conversation_id)
         owner, owner_skill = await owner_of(conn, req.account, req.skill)
         previous = await _hold(conn, req.conversation_id)
         if previous is not None and previous.step == req.step:
@@ -62,13 +70,23 @@ async def route(store: Store, req: RouteRequest) -> tuple[RouteOutcome, list[str
         queued = (await conn.execute(select(t.queue).where(t.queue.c.conversation_id == req.conversation_id))).first()
         if queued is not None and queued.step == req.step:
             return RouteOutcome.model_validate(queued.outcome), []
+        home = SkillRef(account=owner.id, skill=owner_skill.id)
+        outcome = RouteOutcome(target=home, owner=home, brand=owner.brand,
+                               backup_deadline=req.backup_deadline, backup_handler=req.backup_handler,
+                               policy_applies=req.policy_applies, fallback_deadline=req.fallback_deadline,
+                               fallback_to=req.fallback_to, notes=req.notes)
+        named: Candidate | None = None
+        if req.move is not None:  # checked before anything is freed: a refusal changes nothing
+            named = await _check_move(conn, req, req.move, outcome)
         wakes = await _free(conn, previous, req.now, exclude=req.conversation_id) if previous else []
 
-        outcome = RouteOutcome(target=SkillRef(account=owner.id, skill=owner_skill.id), brand=owner.brand,
-                               backup_deadline=req.backup_deadline, backup_handler=req.backup_handler,
-                               policy_applies=req.policy_applies)
-        if req.target is None:
-            _apply_policy(outcome, owner, owner_skill, req)
+        if req.target is None:  # the first step, or a hero offer ended: hero (R7), then the policy (R3)
+            hero_plan = await _apply_hero(conn, outcome, owner, req)
+            named = named or hero_plan
+            if outcome.decided and not outcome.assigned:
+                policy_skill = owner_skill if outcome.target == home else \
+                    await directory.skill(conn, outcome.target.account, outcome.target.skill)
+                _apply_policy(outcome, owner, policy_skill, req)
         else:
             outcome.target = req.target
         excluded = list(req.excluded)
@@ -81,6 +99,13 @@ async def route(store: Store, req: RouteRequest) -> tuple[RouteOutcome, list[str
                                             skill=outcome.backup_handler.skill, reason=why))
                 outcome.target, outcome.backup_deadline, excluded = outcome.backup_handler, None, []
                 pool = await candidates(conn, outcome.target)
+        if outcome.fallback_deadline and outcome.fallback_to and outcome.target != outcome.fallback_to:
+            why = _fallback_reason(pool, outcome.target, req.now, outcome.fallback_deadline)
+            if why:  # R6.4
+                outcome.events.append(Event(at=req.now, kind="transfer_fallback", account=outcome.fallback_to.account,
+                                            skill=outcome.fallback_to.skill, reason=f"R6.4 {why}"))
+                outcome.target, outcome.fallback_deadline, excluded = outcome.fallback_to, None, []
+                pool = await candidates(conn, outcome.target)
 
         target_skill = owner_skill if outcome.target == SkillRef(account=owner.id, skill=owner_skill.id) \
             else await directory.skill(conn, outcome.target.account, outcome.target.skill)
@@ -90,19 +115,192 @@ async def route(store: Store, req: RouteRequest) -> tuple[RouteOutcome, list[str
         outcome.accept_timeout = target_skill.accept_timeout
         outcome.idle_timeout = target_skill.idle_timeout
 
-        chosen = await _reserve(conn, pool, excluded, req.now)
+        if outcome.assigned:  # R7.2: to the hero whatever their availability; a slot if they have one
+            chosen = await _reserve(conn, [named], [], req.now, any_status=True)
+            outcome.counted = chosen is not None
+            await _hold_for(conn, req, outcome, named.id, expires_at=req.now)  # no offer to expire
+            await conn.execute(delete(t.queue).where(t.queue.c.conversation_id == req.conversation_id))
+            return outcome, wakes
+        chosen = await _reserve(conn, [named] if named else pool, excluded, req.now)
+        if named and chosen is None and outcome.decided:  # took the last slot between the check and now
+            raise Refusal("AgentUnavailable", f"transfer: agent {named.id!r} is at capacity", field="agent")
         if chosen is not None:
             outcome.offer = Offer(agent=chosen, step=req.step, account=outcome.target.account,
                                   skill=outcome.target.skill,
                                   expires_at=req.now + timedelta(seconds=target_skill.accept_timeout))
             await conn.execute(delete(t.queue).where(t.queue.c.conversation_id == req.conversation_id))
-            await conn.execute(insert(t.holds).values(
-                conversation_id=req.conversation_id, workflow_id=req.workflow_id, agent_id=chosen,
-                account_id=outcome.target.account, skill_id=outcome.target.skill, step=req.step,
-                offered_at=req.now, expires_at=outcome.offer.expires_at, outcome=outcome.model_dump(mode="json")))
+            await _hold_for(conn, req, outcome, chosen, expires_at=outcome.offer.expires_at)
         else:
             await _enqueue(conn, req, outcome, queued)
         return outcome, wakes
+
+
+async def party(conn: AsyncConnection, agent_id: str) -> Party:
+    """The directory's view of an agent as a caller (SPEC R5), or a refusal naming it."""
+    row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id))).first()
+    if row is None:
+        raise unknown("agent", agent_id)
+    if not row.active:
+        raise Refusal("AgentInactive", f"agent {agent_id!r} is deactivated", field="by")
+    return Party(id=row.id, role=row.config.get("role", "agent"), account=row.account_id)
+
+
+async def _hold_for(conn: AsyncConnection, req: RouteRequest, outcome: RouteOutcome, agent_id: str,
+                    expires_at: datetime) -> None:
+    await conn.execute(insert(t.holds).values(
+        conversation_id=req.conversation_id, workflow_id=req.workflow_id, agent_id=agent_id,
+        account_id=outcome.target.account, skill_id=outcome.target.skill, step=req.step,
+        offered_at=req.now, expires_at=expires_at, outcome=outcome.model_dump(mode="json")))
+
+
+async def _apply_hero(conn: AsyncConnection, outcome: RouteOutcome, owner: Account,
+                      req: RouteRequest) -> Candidate | None:
+    """SPEC R7.1, R7.2: the customer's hero first; returns the hero agent to offer or assign to."""
+    hero = await heroes.hero_of(conn, owner.id, req.customer)
+    if hero is None:
+        if req.move is not None and req.move.kind == "hero":
+            raise Refusal("NoHero", f"reassign_to_hero: customer {req.customer!r} of account {owner.id!r} has no hero",
+                          field="by")
+        return None
+    agent = await heroes.candidate(conn, hero.agent) if hero.agent else None
+    inbox = hero_inbox(hero.inbox, await heroes.agent_skills(conn, hero.agent) if hero.agent else [])
+    plan = plan_hero(hero_agent=hero.agent, agent=agent, inbox=inbox, channel=req.channel,
+                     default_voice_skill=owner.default_voice_skill, passed=hero.agent in req.excluded)
+    outcome.hero = hero.agent or hero.inbox
+    outcome.events.append(Event(at=req.now, kind="hero", account=owner.id, skill=plan.skill, agent=plan.agent,
+                                reason=plan.reason))
+    if plan.skill is not None:
+        outcome.target = SkillRef(account=owner.id, skill=plan.skill)
+    if plan.kind == "offer":
+        outcome.decided = False
+        return agent
+    if plan.kind == "assign":
+        outcome.assigned = True
+        return agent
+    return None
+
+
+def _fallback_reason(pool: list[Candidate], target: SkillRef, now: datetime, deadline: datetime) -> str | None:
+    if not any(c.online and c.active for c in pool):
+        return f"no agent of {target} is online"
+    if now >= deadline:
+        return f"nobody of {target} accepted within its acceptance window"
+    return None
+
+
+async def _check_move(conn: AsyncConnection, req: RouteRequest, move: Move, outcome: RouteOutcome) -> Candidate | None:
+    """May ``move.by`` send the conversation to ``req.target``? Returns the named agent, if any."""
+    if move.kind == "transfer":
+        return await _check_transfer(conn, req, move, outcome)
+    if move.kind == "rollback":
+        await _check_rollback(conn, req, move, outcome)
+    elif move.kind == "hero":  # R7.3, R7.4: the hero plan decides (below); anyone on the conversation may ask
+        outcome.events.append(Event(at=req.now, kind="reassigned_to_hero", actor=move.by, reason=move.note))
+    else:  # "reassign": R7.6, the agent holding it was deactivated
+        outcome.events.append(Event(at=req.now, kind="reassigned", actor=move.by, agent=move.assignee,
+                                    reason=move.note))
+    return None
+
+
+async def _check_transfer(conn: AsyncConnection, req: RouteRequest, move: Move,
+                          outcome: RouteOutcome) -> Candidate | None:
+    """SPEC R6: who may, where to, open now; notes for the next agents, the warm message out."""
+    by = await party(conn, move.by)
+    if not may_transfer(by, Where(owner=req.account, handler=move.handler_account, assignee=move.assignee)):
+        raise Refusal("NotAllowed", f"transfer: {move.by!r} is neither the assignee ({move.assignee!r}) nor a "
+                                    f"manager of an account involved in conversation {req.conversation_id}",
+                      field="by")
+    target, source = req.target, move.source
+    sending = await directory.skill(conn, source.account, source.skill)
+    why = check_allowed(source, sending.transfer_targets if sending else [], target, move.origin, move.agent)
+    account = await directory.account(conn, target.account)
+    skill = await directory.skill(conn, target.account, target.skill) if account else None
+    if skill is None:
+        raise unknown("skill", target.skill, f"account {target.account!r}")
+    check_open(target, skill, zone(account.timezone), req.now)
+    named = None
+    if move.agent is not None:
+        named = await _named_agent(conn, move.agent, target)
+    timeout = timedelta(seconds=skill.accept_timeout)
+    outcome.policy_applies, outcome.backup_deadline, outcome.backup_handler = False, None, None
+    outcome.fallback_deadline, outcome.fallback_to = req.now + timeout, fallback_for(target, skill, source)
+    to = f"agent {move.agent} of {target}" if move.agent else str(target)
+    outcome.events.append(Event(at=req.now, kind="transferred", actor=move.by, account=target.account,
+                                skill=target.skill, agent=move.agent,
+                                reason=f"R6 from {source} to {to} ({why})"
+                                       + ("; with a note for the next agent" if move.note else "")))
+    if move.warm_message:
+        await _deliver(conn, key=f"{req.workflow_id}/{req.step}/warm", recipient=f"customer:{req.customer}",
+                       conversation_id=req.conversation_id, kind="warm_message", now=req.now,
+                       payload={"channel": req.channel, "text": move.warm_message})
+        outcome.events.append(Event(at=req.now, kind="warm_message", actor=move.by, account=target.account,
+                                    skill=target.skill, reason=f"sent to the customer on {req.channel}"))
+    return named
+
+
+async def _named_agent(conn: AsyncConnection, agent_id: str, target: SkillRef) -> Candidate:
+    row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id,
+                                                     t.agents.c.account_id == target.account))).first()
+    candidate = None if row is None else Candidate(
+        id=row.id, load=row.load, capacity=row.capacity, idle_since=row.idle_since,
+        online=row.status == Status.ONLINE.value, active=row.active)
+    member = row is not None and (await conn.execute(select(t.agent_skills).where(
+        t.agent_skills.c.agent_id == agent_id, t.agent_skills.c.skill_id == target.skill))).first() is not None
+    check_agent(candidate, agent_id, target, member=member)
+    return candidate
+
+
+async def _deliver(conn: AsyncConnection, *, key: str, recipient: str, conversation_id: str, kind: str,
+                   payload: dict, now: datetime) -> None:
+    """Write one message to the outbox, once per key (activities retry)."""
+    if (await conn.execute(select(t.outbox.c.id).where(t.outbox.c.key == key))).first() is None:
+        await conn.execute(insert(t.outbox).values(key=key, recipient=recipient, conversation_id=conversation_id,
+                                                   kind=kind, payload=payload, created_at=now))
+
+
+async def _check_rollback(conn: AsyncConnection, req: RouteRequest, move: Move, outcome: RouteOutcome) -> None:
+    """May ``move.by`` give the conversation back to the owner's ``req.target``? (SPEC R4.1, R4.3, R5)."""
+    by = await party(conn, move.by)
+    where = Where(owner=req.account, handler=move.handler_account, assignee=move.assignee)
+    if not may_roll_back(by, where):
+        raise Refusal("NotAllowed", f"rollback: {move.by!r} (account {by.account!r}) is not on the handling side "
+                                    f"({move.handler_account!r}) of conversation {req.conversation_id}"
+                      + (f", and {move.assignee!r} is assigned" if move.assignee else ""), field="by")
+    target = await directory.skill(conn, req.target.account, req.target.skill)
+    if target is None:
+        raise unknown("skill", req.target.skill, f"account {req.target.account!r}")
+    if not target.enabled:
+        raise Refusal("SkillDisabled", f"skill {req.target.skill!r} of account {req.target.account!r} is disabled",
+                      field="skill")
+    # R4.2: back with the owner for good; neither the policy nor its backup deadline apply again.
+    outcome.policy_applies, outcome.backup_deadline, outcome.backup_handler = False, None, None
+    outcome.fallback_deadline = outcome.fallback_to = None
+    note = f"; note: {move.note}" if move.note else ""
+    outcome.events.append(Event(at=req.now, kind="rolled_back", actor=move.by, account=req.target.account,
+                                skill=req.target.skill,
+                                reason=f"R4.1 {move.by} gave it back from {move.handler_account} to "
+                                       f"{req.target.account}/{req.target.skill}{note}"))
+
+
+async def supervise(store: Store, req: Supervise) -> None:
+    """A manager joins or private-messages (SPEC R5.2, R5.4); the message goes to the agent's feed."""
+    async with store.transaction() as conn:
+        by = await party(conn, req.by)
+        where = Where(owner=req.owner_account, handler=req.handler_account, assignee=req.assignee,
+                      offered_to=req.offered_to)
+        if not may_supervise(by, where):
+            sides = req.owner_account + (f" or {req.handler_account}" if req.handler_account else "")
+            raise Refusal("NotAllowed", f"{req.kind}: {req.by!r} is not a manager of {sides}", field="by")
+        if req.kind == "private_message":
+            await _deliver(conn, key=req.key, recipient=req.to, conversation_id=req.conversation_id, kind=req.kind,
+                           payload={"from": req.by, "text": req.text}, now=req.now)
+
+
+async def feed(store: Store, recipient: str, *, after: int = 0) -> list:
+    """What the outbox holds for one recipient (an agent's private messages), oldest first."""
+    async with store.engine.connect() as conn:
+        return list(await conn.execute(select(t.outbox).where(t.outbox.c.recipient == recipient,
+                                                              t.outbox.c.id > after).order_by(t.outbox.c.id)))
 
 
 def _apply_policy(outcome: RouteOutcome, owner: Account, owner_skill: Skill, req: RouteRequest) -> None:
@@ -119,13 +317,19 @@ def _apply_policy(outcome: RouteOutcome, owner: Account, owner_skill: Skill, req
         outcome.backup_handler = placement.handler
 
 
-async def _reserve(conn: AsyncConnection, pool: list[Candidate], excluded: list[str], now: datetime) -> str | None:
-    """Take a slot of the best eligible agent with a conditional update; None if nobody has room."""
+async def _reserve(conn: AsyncConnection, pool: list[Candidate], excluded: list[str], now: datetime,
+                   *, any_status: bool = False) -> str | None:
+    """Take a slot of the best eligible agent with a conditional update; None if nobody has room.
+
+    ``any_status``: the one agent in ``pool`` whatever their presence (R7.2 assignments).
+    """
     remaining = list(pool)
-    while (best := select_agent(remaining, excluded)) is not None:
+    pick = (lambda rest, _: next(iter(rest), None)) if any_status else select_agent
+    while (best := pick(remaining, excluded)) is not None:
+        presence = [] if any_status else [t.agents.c.status == Status.ONLINE.value]
         taken = await conn.execute(
             update(t.agents).where(
-                t.agents.c.id == best.id, t.agents.c.active.is_(True), t.agents.c.status == Status.ONLINE.value,
+                t.agents.c.id == best.id, t.agents.c.active.is_(True), *presence,
                 or_(t.agents.c.capacity.is_(None), t.agents.c.load < t.agents.c.capacity),
             ).values(load=t.agents.c.load + 1, idle_since=now))
         if taken.rowcount == 1:
@@ -156,7 +360,8 @@ async def _free(conn: AsyncConnection, hold, now: datetime, *, exclude: str | No
                                                     t.holds.c.step == hold.step))
     if gone.rowcount != 1:
         return []
-    await conn.execute(update(t.agents).where(t.agents.c.id == hold.agent_id).values(load=t.agents.c.load - 1))
+    if hold.outcome.get("counted", True):  # an R7.2 assignment beyond capacity took no slot
+        await conn.execute(update(t.agents).where(t.agents.c.id == hold.agent_id).values(load=t.agents.c.load - 1))
     return await heads_for(conn, hold.agent_id, exclude=exclude)
 
 
@@ -183,6 +388,7 @@ async def heads_for(conn: AsyncConnection, agent_id: str, *, exclude: str | None
 async def release(store: Store, req: Release) -> list[str]:
     """Free whatever the conversation holds (offer, assignment, queue place); idempotent."""
     async with store.transaction() as conn:
+        await lock(conn, req.conversation_id)  # a route of it still running: free what that one takes
         await conn.execute(delete(t.queue).where(t.queue.c.conversation_id == req.conversation_id))
         hold = await _hold(conn, req.conversation_id)
         return await _free(conn, hold, req.now) if hold else []

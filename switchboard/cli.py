@@ -27,7 +27,7 @@ from routing.errors import Refusal
 from routing.model import StartConversation, parse
 from store import Store, directory, offers
 from store.directory import DirectoryError
-from switchboard import conversations
+from switchboard import conversations, heroes
 from switchboard.config import Settings
 from switchboard.temporal import connect
 from workflows import search_attributes as sa
@@ -142,13 +142,29 @@ async def directory_load(file: str) -> None:
     parsed = directory.read_file(file)
     if not parsed.accounts:  # an empty or truncated file would otherwise wipe every account
         raise click.ClickException(f"{file}: no accounts; the stored directory is unchanged")
-    store = await Store.open(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    store = await Store.open(settings.database_url)
     try:
         await directory.save(store, parsed)
+        await _deactivate_from_file(store, settings, parsed)
     finally:
         await store.close()
     agents = sum(len(a.agents) for a in parsed.accounts)
     click.echo(f"loaded {len(parsed.accounts)} accounts, {agents} agents, {len(parsed.heroes)} heroes from {file}")
+
+
+async def _deactivate_from_file(store: Store, settings: Settings, parsed) -> None:
+    """Agents the file marks ``active: false`` are deactivated as by ``agent deactivate`` (R7.6)."""
+    inactive = [agent.id for account in parsed.accounts for agent in account.agents if not agent.active]
+    if not inactive:
+        return
+    try:
+        client = await _connect(settings)
+    except click.ClickException as exc:
+        client = None
+        click.echo(f"warning: {exc.message}; open conversations of deactivated agents are not told now", err=True)
+    for agent_id in inactive:
+        await heroes.deactivate_agent(store, client, agent_id)
 
 
 @directory_group.command(name="show")
@@ -305,6 +321,64 @@ async def agent_status(agent_id: str, status: str) -> None:
         except RuntimeError as exc:  # Temporal away: the queue's re-check timer still picks it up
             click.echo(f"warning: could not signal queued conversations now ({exc})", err=True)
     click.echo(f"{agent_id} is {status}" + (f"; woke {len(wakes)} queued conversation(s)" if wakes else ""))
+
+
+@agent.command(name="deactivate")
+@click.argument("agent_id")
+@run_async
+async def agent_deactivate(agent_id: str) -> None:
+    """Deactivate an agent: their hero entries become their inbox, their conversations go to
+    another agent of the inbox (SPEC R7.6)."""
+    settings = Settings.from_env()
+    client = await _connect(settings)
+    store = await Store.open(settings.database_url)
+    try:
+        done = await heroes.deactivate_agent(store, client, agent_id)
+    finally:
+        await store.close()
+    click.echo(f"{agent_id} is deactivated; {len(done.held)} conversation(s) to reassign, "
+               f"{len(done.heroes)} hero entr{'y' if len(done.heroes) == 1 else 'ies'} now the inbox")
+
+
+@main.group()
+def hero() -> None:
+    """A customer's dedicated hero: an agent (with their inbox) or an inbox (SPEC R7)."""
+
+
+@hero.command(name="set")
+@click.argument("account")
+@click.argument("customer")
+@click.option("--agent", "agent_id", help="The hero agent.")
+@click.option("--inbox", help="The hero inbox (a skill): the hero team, or the agent's inbox.")
+@run_async
+async def hero_set(account: str, customer: str, agent_id: str | None, inbox: str | None) -> None:
+    """Set the hero; open conversations learn at once, and a replaced hero's take the new one."""
+    if not agent_id and not inbox:
+        raise click.UsageError("give --agent ID or --inbox SKILL")
+    settings = Settings.from_env()
+    client = await _connect(settings)
+    store = await Store.open(settings.database_url)
+    try:
+        chosen = await heroes.set_hero(store, client, account, customer, agent=agent_id, inbox=inbox)
+    finally:
+        await store.close()
+    click.echo(f"hero of {account}/{customer}: {chosen.agent or chosen.inbox}")
+
+
+@hero.command(name="clear")
+@click.argument("account")
+@click.argument("customer")
+@run_async
+async def hero_clear(account: str, customer: str) -> None:
+    """Remove the customer's hero; open conversations stay where they are."""
+    settings = Settings.from_env()
+    client = await _connect(settings)
+    store = await Store.open(settings.database_url)
+    try:
+        await heroes.clear_hero(store, client, account, customer)
+    finally:
+        await store.close()
+    click.echo(f"{account}/{customer} has no hero")
 
 
 @main.command()

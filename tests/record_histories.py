@@ -41,6 +41,7 @@ accounts:
     skills:
       - id: sales
         accept_timeout: 30s
+        transfer_targets: [{account: parts, skill: service}]
       - id: quick
         accept_timeout: 2s
       - id: care
@@ -57,6 +58,13 @@ accounts:
       - {id: mia, role: manager, skills: [sales]}
       - {id: bob, skills: [sales, quick], capacity: 3, status: online}
       - {id: cat, skills: [parts], capacity: 1, status: offline}
+  - id: parts
+    brand: {name: Parts Co}
+    timezone: Europe/Berlin
+    skills:
+      - id: service
+    agents:
+      - {id: pia, skills: [service], capacity: 2, status: online}
   - id: bpo
     brand: {name: Answer Bureau}
     timezone: UTC
@@ -189,6 +197,18 @@ async def backup_window_withdraws_the_offer(s: Scenario) -> WorkflowHandle:  # R
     return handle
 
 
+async def transfer_chain(s: Scenario) -> WorkflowHandle:  # R6.1, R6.2, R6.5: there and back
+    handle = await s.start("acme", "sales")
+    first = await s.offered(handle)
+    await handle.execute_update("accept", {"agent": first})
+    await handle.execute_update("transfer", {"by": first, "account": "parts", "skill": "service",
+                                             "note": "brake kit", "warm_message": "Passing you to Parts"})
+    await handle.execute_update("accept", {"agent": await s.offered(handle)})
+    await handle.execute_update("transfer", {"by": "pia", "account": "acme", "skill": "sales", "agent": first})
+    await s.accept_and_close(handle, await s.offered(handle))
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
     "r1_r2_r8-offered-accepted-closed": offered_accepted_closed,
     "r2_2-declined-then-accepted": declined_then_accepted,
@@ -202,6 +222,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
     "r8_1-idle-timeout-closes": idle_timeout_closes,
     "r4_1-rolled-back-after-supervision": rolled_back_after_supervision,
     "r3_3-backup-window-withdraws-the-offer": backup_window_withdraws_the_offer,
+    "r6-transfer-chain-there-and-back": transfer_chain,
 }
 
 

@@ -303,6 +303,34 @@ async def test_r2_3_agent_status_takes_effect_for_routing_at_once(shell: Shell, 
     assert view["offer"]["agent"] == "bob"
 
 
+async def test_r7_hero_set_clear_and_agent_deactivate_through_the_cli(shell: Shell, stack, shop: str) -> None:
+    customer = f"cust-{uuid.uuid4().hex[:6]}"
+    await stack.set_status("bob", "online")
+    cid = conversation_id(stack)
+    (await shell.switchboard("conversation", "start", "--id", cid, "--account", shop, "--skill", "sales",
+                             "--customer", customer)).ok()
+    first = (await stack.state(stack.handle(cid)))["offer"]["agent"]
+    await stack.handle(cid).execute_update("accept", {"agent": first})
+    other = "bob" if first == "ann" else "ann"
+    # A first hero does not move the open conversation (R7.3); replacing the hero does (R7.4).
+    assert (await shell.switchboard("hero", "set", shop, customer, "--agent", first)).ok().out.strip() == \
+        f"hero of {shop}/{customer}: {first}"
+    await stack.wait_for(stack.handle(cid), lambda v: v["hero"] == first and v["assignee"] == first)
+    (await shell.switchboard("hero", "set", shop, customer, "--agent", other)).ok()
+    await stack.wait_for(stack.handle(cid), lambda v: v["status"] == "offered" and v["offer"]["agent"] == other)
+    assert (await shell.switchboard("hero", "clear", shop, customer)).ok().out.strip() == f"{shop}/{customer} has no hero"
+    refused_ = await shell.switchboard("hero", "set", shop, customer)
+    assert refused_.code != 0 and "give --agent ID or --inbox SKILL" in refused_.err
+    refused_ = await shell.switchboard("hero", "set", shop, customer, "--agent", "nobody")
+    assert refused_.code == 1 and "no agent 'nobody'" in refused_.err and "Traceback" not in refused_.err
+    # R7.6 from the CLI: the other agent's offer goes back to the inbox.
+    (await shell.switchboard("hero", "set", shop, customer, "--agent", other)).ok()
+    done = (await shell.switchboard("agent", "deactivate", other)).ok()
+    assert done.out.strip() == f"{other} is deactivated; 1 conversation(s) to reassign, 1 hero entry now the inbox"
+    await stack.wait_for(stack.handle(cid), lambda v: v["hero"] == "sales")
+    assert (await shell.switchboard("agent", "deactivate", "nobody")).code == 1
+
+
 async def test_r1_3_a_start_with_an_unknown_account_is_refused_with_the_field(shell: Shell, stack) -> None:
     cid = conversation_id(stack)
     (await shell.switchboard("conversation", "start", "--id", cid, "--account", "no-such-shop", "--skill", "sales",

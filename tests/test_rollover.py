@@ -337,16 +337,6 @@ async def test_r5_5_nobody_supervises_a_conversation_they_have_no_part_in(world,
     assert await offers.feed(stack.store, names.zed) == []
 
 
-async def test_r5_commands_not_yet_supported_say_so(world):
-    stack, names = world
-    handle = await stack.start(names.acme, "plain")
-    await stack.offered(handle)
-    for name, body in (("transfer", {"by": names.ann, "skill": "parts"}), ("reassign_to_hero", {"by": names.ann})):
-        with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(name, body)
-        assert refused.value.cause.message == f"{name}: not yet supported"
-
-
 def _ref(account: str, skill: str):
     from routing.directory import SkillRef
 

@@ -8,7 +8,7 @@ I/O from the activities; this class keeps the state and tells the story in the t
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, TypeVar
 
 from pydantic import BaseModel
@@ -17,11 +17,12 @@ from temporalio.common import RetryPolicy, SearchAttributePair
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.routing import WAKE_SIGNAL, RoutingActivities
+    from activities.routing import HERO_SIGNAL, REASSIGN_SIGNAL, WAKE_SIGNAL, RoutingActivities
     from routing.errors import Refusal
     from routing.directory import SkillRef
-    from routing.model import (Accept, Close, Decline, Join, Move, Note, PrivateMessage, ReassignToHero, Release,
-                               Rollback, RouteOutcome, RouteRequest, StartConversation, Supervise, Transfer, parse)
+    from routing.model import (Accept, Close, Decline, HeroChanged, Join, Move, Note, Origin, PrivateMessage, ReassignToHero,
+                               Release, Rollback, RouteOutcome, RouteRequest, StartConversation, Supervise, Transfer,
+                               parse)
     from workflows import search_attributes as sa
     from workflows.state import ConversationState
 
@@ -95,19 +96,23 @@ class Conversation:
         state.record(workflow.now(), "started", actor=start.channel, reason=f"customer {start.customer} on {start.channel}")
         return state
 
-    async def _route(self, why: str, move: Move | None = None, to: SkillRef | None = None) -> None:
-        """One routing step in the store, under ``self._lock``: apply the policy (first time), then
-        offer or queue. With ``move``, a command sends it to ``to``; the store may refuse, and then
-        nothing has changed and the refusal fails the command."""
+    async def _route(self, why: str, move: Move | None = None, to: SkillRef | None = None,
+                     *, from_start: bool = False) -> None:
+        """One routing step in the store, under ``self._lock``: hero and policy (first time), then
+        offer or queue. With ``move``, a command sends it to ``to`` (or, ``from_start``, decides
+        again from the hero on); the store may refuse, and then nothing has changed and the
+        refusal fails the command."""
         s, now = self.s, workflow.now()
         # "routing" while the store works, so a wake-up arriving meanwhile cannot route twice.
         was_status, s.status = s.status, "routing"
         request = RouteRequest(
             conversation_id=s.conversation_id, workflow_id=workflow.info().workflow_id, step=s.step + 1, now=now,
             account=s.account, skill=s.skill, customer=s.customer, channel=s.channel, priority=s.priority,
-            waiting_since=s.waiting_since, target=to or s.target, excluded=[] if move else s.excluded,
+            waiting_since=s.waiting_since, target=None if from_start else to or s.target,
+            excluded=[] if move else s.excluded,
             policy_applies=s.policy_applies, backup_deadline=s.backup_deadline, backup_handler=s.backup_handler,
-            move=move)
+            fallback_deadline=s.fallback_deadline, fallback_to=s.fallback_to,
+            notes=[n for n in s.notes if n.kind == "note"], move=move)
         try:
             outcome = await workflow.execute_activity_method(
                 RoutingActivities.route, request, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
@@ -137,17 +142,23 @@ class Conversation:
     def _take(self, outcome: RouteOutcome, *, was_queued: bool) -> None:
         s, now = self.s, workflow.now()
         s.timeline.extend(outcome.events)
-        if outcome.target != s.target:
+        if s.target is not None and outcome.target != s.target:
             s.excluded = []
-        s.target, s.policy_applies = outcome.target, outcome.policy_applies
+        # A hero offer (R7.1) is not a decision yet: when it ends, routing starts again from the hero.
+        s.target = outcome.target if outcome.decided else None
+        s.policy_applies, s.hero = outcome.policy_applies, outcome.hero or s.hero
         s.brand_name = outcome.brand.name
         s.rollover_mode = outcome.rollover_mode or s.rollover_mode
         s.handler_account = outcome.target.account if outcome.handled_by_handler else None
         s.handler_skill = outcome.target.skill if outcome.handled_by_handler else None
         s.backup_deadline, s.backup_handler = outcome.backup_deadline, outcome.backup_handler
+        s.fallback_deadline, s.fallback_to = outcome.fallback_deadline, outcome.fallback_to
         s.idle_timeout = outcome.idle_timeout
         s.offer = outcome.offer
-        if outcome.offer:
+        if outcome.assigned:  # R7.2: email and voicemail go to the hero whatever their availability
+            s.status, s.assignee, s.last_activity = "assigned", outcome.hero, now
+            s.record(now, "assigned", agent=outcome.hero, reason="to the hero without an offer")
+        elif outcome.offer:
             s.status = "offered"
             s.record(now, "offered", agent=outcome.offer.agent,
                      reason=f"expires in {outcome.accept_timeout:g}s")
@@ -168,14 +179,22 @@ class Conversation:
         except asyncio.TimeoutError:
             self._on_deadline()
 
-    def _deadline(self):
+    def _time_up(self) -> tuple[datetime, str] | None:
+        """When this side's time runs out, offer or not: the owner's backup window (R3.3), or a
+        transfer destination's acceptance window (R6.4); and why."""
         s = self.s
+        ends = [(at, why) for at, why in ((s.backup_deadline, "R3.3 backup: the backup window closed"),
+                                          (s.fallback_deadline, "R6.4 the transfer's acceptance window closed"))
+                if at is not None]
+        return min(ends) if ends else None
+
+    def _deadline(self):
+        s, time_up = self.s, self._time_up()
         if s.status == "offered" and s.offer:
-            # Backup (R3.3): the owner's agents have until the backup window closes, offer or not.
-            return min(s.offer.expires_at, s.backup_deadline) if s.backup_deadline else s.offer.expires_at
+            return min(s.offer.expires_at, time_up[0]) if time_up else s.offer.expires_at
         if s.status == "queued":
             recheck = workflow.now() + QUEUE_RECHECK
-            return min(recheck, s.backup_deadline) if s.backup_deadline else recheck
+            return min(recheck, time_up[0]) if time_up else recheck
         if s.status == "assigned" and s.idle_timeout and s.last_activity:
             return s.last_activity + timedelta(seconds=s.idle_timeout)
         return None
@@ -184,11 +203,11 @@ class Conversation:
         s, now = self.s, workflow.now()
         if self._lock.locked():
             return  # a command is moving it; the loop looks again when it is done
-        backup_first = s.backup_deadline is not None and s.offer is not None and s.backup_deadline < s.offer.expires_at
-        if s.status == "offered" and backup_first and now >= s.backup_deadline:
-            s.record(now, "offer_withdrawn", agent=s.offer.agent, reason="R3.3 backup: the backup window closed")
+        time_up = self._time_up()
+        if s.status == "offered" and s.offer and time_up and time_up[0] < s.offer.expires_at and now >= time_up[0]:
+            s.record(now, "offer_withdrawn", agent=s.offer.agent, reason=time_up[1])
             s.offer, s.status = None, "routing"
-            self._reroute = "backup window closed"
+            self._reroute = time_up[1]
         elif s.status == "offered" and s.offer and now >= s.offer.expires_at:
             s.record(now, "offer_expired", agent=s.offer.agent, reason="no answer within the acceptance timeout")
             s.excluded.append(s.offer.agent)
@@ -237,7 +256,10 @@ class Conversation:
 
     def _do_accept(self, cmd: Accept) -> None:
         s, now = self.s, workflow.now()
+        if s.target is None:  # a hero offer accepted (R7.1): where it is is decided now
+            s.target = SkillRef(account=s.offer.account, skill=s.offer.skill)
         s.assignee, s.offer, s.status, s.last_activity = cmd.agent, None, "assigned", now
+        s.backup_deadline = s.fallback_deadline = None  # someone on this side took it: no more escapes
         s.record(now, "accepted", actor=cmd.agent, agent=cmd.agent)
 
     def _check_decline(self, cmd: Decline) -> None:
@@ -274,11 +296,6 @@ class Conversation:
         if self.s.status == "closed":
             raise Refusal("ConversationClosed", f"{verb}: conversation {self.s.conversation_id} is closed")
 
-    def _not_yet(self, verb: str) -> Callable[[BaseModel], None]:
-        def refuse(_: BaseModel) -> None:
-            raise Refusal("NotSupported", f"{verb}: not yet supported")
-        return refuse
-
     def _check_rollback(self, cmd: Rollback) -> None:
         """R4.3: only a conversation a handler has can be rolled back."""
         if self.s.handler_account is None:
@@ -296,6 +313,50 @@ class Conversation:
             if cmd.note:
                 s.notes.pop()
             raise
+
+    def _destination(self, cmd: Transfer) -> SkillRef:
+        """Where a transfer goes: the account defaults to where the conversation is now, and so does
+        the skill when a named agent of that account is the target."""
+        here = self.s.target or SkillRef(account=self.s.account, skill=self.s.skill)
+        account = cmd.account or here.account
+        skill = cmd.skill or (here.skill if cmd.agent and account == here.account else None)
+        if skill is None:
+            raise Refusal("InvalidInput", "transfer: give a 'skill' (or an 'agent' of this account)", field="skill")
+        return SkillRef(account=account, skill=skill)
+
+    def _check_transfer(self, cmd: Transfer) -> None:
+        """R6: a target; not the agent who has it already; not to where it is now."""
+        s, to = self.s, self._destination(cmd)
+        if cmd.agent is not None and cmd.agent == s.assignee:
+            raise Refusal("AlreadyThere", f"transfer: {cmd.agent!r} already has {s.conversation_id}", field="agent")
+        if cmd.agent is None and to == s.target and s.status in ("queued", "offered"):
+            raise Refusal("AlreadyThere", f"transfer: {s.conversation_id} is already waiting in {to}", field="skill")
+
+    async def _do_transfer(self, cmd: Transfer) -> None:
+        s, now = self.s, workflow.now()
+        source = s.target or SkillRef(account=s.account, skill=s.skill)
+        sender = s.assignee
+        move = Move(kind="transfer", by=cmd.by, assignee=s.assignee, handler_account=s.handler_account,
+                    note=cmd.note, source=source, agent=cmd.agent, warm_message=cmd.warm_message, origin=s.origin)
+        if cmd.note:
+            s.notes.append(Note(at=now, by=cmd.by, text=cmd.note))
+        try:
+            await self._route("transfer", move, self._destination(cmd))
+        except ApplicationError:
+            if cmd.note:
+                s.notes.pop()
+            raise
+        if s.target and s.target.account != source.account:
+            s.origin = Origin(skill=source, agent=sender)  # the way back (R6.5)
+
+    def _check_reassign_to_hero(self, cmd: ReassignToHero) -> None:
+        s = self.s
+        if s.assignee is not None and s.assignee == s.hero:
+            raise Refusal("AlreadyThere", f"reassign_to_hero: {s.conversation_id} is already with the hero {s.hero!r}")
+
+    async def _do_reassign_to_hero(self, cmd: ReassignToHero) -> None:
+        move = Move(kind="hero", by=cmd.by, assignee=self.s.assignee, note=f"R7.3 {cmd.by} asked for the hero")
+        await self._route("reassign to hero", move, from_start=True)
 
     def _check_private_message(self, cmd: PrivateMessage) -> None:
         """R5.2, R5.4: a private message goes to the agent handling the conversation."""
@@ -460,31 +521,62 @@ class Conversation:
         await self._command_signal(PrivateMessage, raw, "private_message", self._check_private_message,
                                    self._do_private_message)
 
-    # Transfers (SPEC R6) and heroes (R7) land with their issues; until then they say so.
-
     @workflow.update(name="transfer")
     async def transfer(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return self._update(Transfer, raw, "transfer", self._not_yet("transfer"), _no_check)
+        return await self._command(Transfer, raw, "transfer", self._check_transfer, self._do_transfer)
 
     @transfer.validator
     def _transfer_ok(self, raw: dict[str, Any]) -> None:
-        self._validate(Transfer, raw, "transfer", self._not_yet("transfer"))
+        self._validate(Transfer, raw, "transfer", self._check_transfer)
 
     @workflow.signal(name="transfer")
-    def transfer_signal(self, raw: dict[str, Any]) -> None:
-        self._signal(Transfer, raw, "transfer", self._not_yet("transfer"), _no_check)
+    async def transfer_signal(self, raw: dict[str, Any]) -> None:
+        await self._command_signal(Transfer, raw, "transfer", self._check_transfer, self._do_transfer)
 
     @workflow.update(name="reassign_to_hero")
     async def reassign_to_hero(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return self._update(ReassignToHero, raw, "reassign_to_hero", self._not_yet("reassign_to_hero"), _no_check)
+        return await self._command(ReassignToHero, raw, "reassign_to_hero", self._check_reassign_to_hero,
+                                   self._do_reassign_to_hero)
 
     @reassign_to_hero.validator
     def _reassign_to_hero_ok(self, raw: dict[str, Any]) -> None:
-        self._validate(ReassignToHero, raw, "reassign_to_hero", self._not_yet("reassign_to_hero"))
+        self._validate(ReassignToHero, raw, "reassign_to_hero", self._check_reassign_to_hero)
 
     @workflow.signal(name="reassign_to_hero")
-    def reassign_to_hero_signal(self, raw: dict[str, Any]) -> None:
-        self._signal(ReassignToHero, raw, "reassign_to_hero", self._not_yet("reassign_to_hero"), _no_check)
+    async def reassign_to_hero_signal(self, raw: dict[str, Any]) -> None:
+        await self._command_signal(ReassignToHero, raw, "reassign_to_hero", self._check_reassign_to_hero,
+                                   self._do_reassign_to_hero)
+
+    @workflow.signal(name=HERO_SIGNAL)
+    async def hero_changed(self, change: HeroChanged) -> None:
+        """The customer's hero was set or cleared (R7.3); a replaced hero takes the conversation (R7.4)."""
+        s = self.s
+        if s is None or s.status == "closed":
+            return
+        s.hero = change.hero
+        s.record(workflow.now(), "hero_changed", actor="system",
+                 reason=f"hero is now {change.hero}" if change.hero else "hero cleared")
+        if change.replaced and change.hero and change.hero_agent != s.assignee:
+            await self._system_move(Move(kind="hero", by="system", assignee=s.assignee,
+                                         note="R7.4 a new hero replaced the customer's hero"), from_start=True)
+
+    @workflow.signal(name=REASSIGN_SIGNAL)
+    async def agent_deactivated(self, agent: str) -> None:
+        """R7.6: the agent holding this conversation was deactivated; an agent of the inbox takes it."""
+        s = self.s
+        if s is None or s.status == "closed" or agent not in (s.assignee, s.offer.agent if s.offer else None):
+            return
+        await self._system_move(Move(kind="reassign", by="system", assignee=agent,
+                                     note=f"R7.6 agent {agent} was deactivated"), from_start=s.target is None)
+
+    async def _system_move(self, move: Move, *, from_start: bool) -> None:
+        async with self._lock:
+            if self.s.status == "closed":
+                return
+            try:
+                await self._route(move.note or move.kind, move, from_start=from_start)
+            except ApplicationError as refusal:
+                self._rejected(refusal)
 
     @workflow.signal(name=WAKE_SIGNAL)
     def wake(self) -> None:

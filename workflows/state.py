@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from routing.directory import SkillRef
-from routing.model import ConversationStatus, Event, Note, Offer, StartConversation
+from routing.model import ConversationStatus, Event, Note, Offer, Origin, StartConversation
 
 
 class ConversationState(BaseModel):
@@ -43,6 +43,10 @@ class ConversationState(BaseModel):
     backup_handler: SkillRef | None = None
     idle_timeout: float | None = None
     last_activity: datetime | None = None
+    # After a transfer (SPEC R6): where it came from (the way back), and its fallback.
+    origin: Origin | None = None
+    fallback_deadline: datetime | None = None
+    fallback_to: SkillRef | None = None
 
     @classmethod
     def opened(cls, start: StartConversation, now: datetime) -> ConversationState:

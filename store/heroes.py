@@ -1,0 +1,119 @@
+"""Dedicated heroes and agent deactivation in the database (SPEC R7).
+
+Each function is one transaction and returns what the caller must tell running conversations
+(``switchboard.heroes`` sends the signals after the commit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from routing.directory import Hero, Status
+from routing.errors import Refusal, unknown
+from routing.hero import hero_inbox
+from routing.selection import Candidate
+from store import directory
+from store import schema as t
+from store.db import Store
+
+
+@dataclass(frozen=True)
+class HeroChange:
+    hero: Hero | None  # None: cleared
+    replaced: bool  # the customer had a hero before (R7.4 moves the open conversation)
+
+
+@dataclass(frozen=True)
+class Deactivation:
+    held: list[str]  # workflow ids of the conversations the agent held (R7.6 reassigns them)
+    heroes: list[Hero]  # hero entries turned into the agent's inbox
+
+
+async def hero_of(conn: AsyncConnection, account_id: str, customer: str) -> Hero | None:
+    row = (await conn.execute(select(t.heroes).where(t.heroes.c.account_id == account_id,
+                                                     t.heroes.c.customer == customer))).first()
+    return Hero(account=row.account_id, customer=row.customer, agent=row.agent_id, inbox=row.inbox) if row else None
+
+
+async def agent_skills(conn: AsyncConnection, agent_id: str) -> list[str]:
+    """The agent's skills, by name: the first is the agent's inbox when a hero entry names none."""
+    rows = await conn.execute(select(t.agent_skills.c.skill_id).where(t.agent_skills.c.agent_id == agent_id)
+                              .order_by(t.agent_skills.c.skill_id))
+    return [r.skill_id for r in rows]
+
+
+async def candidate(conn: AsyncConnection, agent_id: str) -> Candidate | None:
+    row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id))).first()
+    return None if row is None else Candidate(id=row.id, load=row.load, capacity=row.capacity,
+                                              idle_since=row.idle_since, online=row.status == Status.ONLINE.value,
+                                              active=row.active)
+
+
+async def set_hero(store: Store, account_id: str, customer: str, *, agent: str | None = None,
+                   inbox: str | None = None) -> HeroChange:
+    """Make ``agent`` (optionally with their team ``inbox``) or ``inbox`` the customer's hero."""
+    if not customer:
+        raise Refusal("InvalidInput", "hero: field 'customer' is empty", field="customer")
+    hero = Hero(account=account_id, customer=customer, agent=agent, inbox=inbox) if (agent or inbox) else None
+    if hero is None:
+        raise Refusal("InvalidInput", "hero: give an agent or an inbox", field="agent")
+    async with store.transaction() as conn:
+        if await directory.account(conn, account_id) is None:
+            raise unknown("account", account_id)
+        if agent is not None:
+            row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent))).first()
+            if row is None or row.account_id != account_id:
+                raise Refusal("UnknownAgent", f"hero: no agent {agent!r} in account {account_id!r}", field="agent")
+            if not row.active:
+                raise Refusal("AgentInactive", f"hero: agent {agent!r} is deactivated", field="agent")
+        if inbox is not None and await directory.skill(conn, account_id, inbox) is None:
+            raise Refusal("UnknownSkill", f"hero: no skill {inbox!r} in account {account_id!r}", field="inbox")
+        previous = await hero_of(conn, account_id, customer)
+        await conn.execute(delete(t.heroes).where(t.heroes.c.account_id == account_id, t.heroes.c.customer == customer))
+        await conn.execute(insert(t.heroes).values(account_id=account_id, customer=customer, agent_id=agent,
+                                                   inbox=inbox))
+    return HeroChange(hero=hero, replaced=previous is not None and previous != hero)
+
+
+async def clear_hero(store: Store, account_id: str, customer: str) -> HeroChange:
+    async with store.transaction() as conn:
+        gone = await conn.execute(delete(t.heroes).where(t.heroes.c.account_id == account_id,
+                                                         t.heroes.c.customer == customer))
+        if gone.rowcount != 1:
+            raise Refusal("NoHero", f"hero: customer {customer!r} of account {account_id!r} has no hero",
+                          field="customer")
+    return HeroChange(hero=None, replaced=False)
+
+
+async def deactivate(store: Store, agent_id: str, now: datetime) -> Deactivation:
+    """R7.6: the agent takes nothing new; their hero entries become their inbox; their open
+    conversations are handed back to be reassigned (the caller signals them)."""
+    async with store.transaction() as conn:
+        changed = await conn.execute(update(t.agents).where(t.agents.c.id == agent_id)
+                                     .values(active=False, status=Status.OFFLINE.value))
+        if changed.rowcount != 1:
+            raise unknown("agent", agent_id)
+        return Deactivation(held=await _held_by(conn, agent_id), heroes=await _heroes_to_inbox(conn, agent_id))
+
+
+async def _held_by(conn: AsyncConnection, agent_id: str) -> list[str]:
+    rows = await conn.execute(select(t.holds.c.workflow_id).where(t.holds.c.agent_id == agent_id))
+    return [r.workflow_id for r in rows]
+
+
+async def _heroes_to_inbox(conn: AsyncConnection, agent_id: str) -> list[Hero]:
+    skills = await agent_skills(conn, agent_id)
+    changed = []
+    for row in list(await conn.execute(select(t.heroes).where(t.heroes.c.agent_id == agent_id))):
+        inbox = hero_inbox(row.inbox, skills)
+        where = (t.heroes.c.account_id == row.account_id, t.heroes.c.customer == row.customer)
+        if inbox is None:  # an agent in no skill leaves no inbox to keep: the hero entry goes
+            await conn.execute(delete(t.heroes).where(*where))
+            continue
+        await conn.execute(update(t.heroes).where(*where).values(agent_id=None, inbox=inbox))
+        changed.append(Hero(account=row.account_id, customer=row.customer, inbox=inbox))
+    return changed
