@@ -69,6 +69,8 @@ TARGET_OFFER_P50 = 1.5  # unloaded start->offer p50 <= 1.5x the one-activity flo
 TARGET_ACTIONS = 7  # billable actions for a conversation offered once, accepted and closed
 
 OWNER, HANDLER, SKILL, HANDLER_SKILL = "bench", "bench-bpo", "chat", "handled"
+DESK = "desk"  # the owner's second skill: transfers go back and forth between it and SKILL
+TRANSFER_HOPS = 10
 
 
 # ---- figures ------------------------------------------------------------------------------------
@@ -133,6 +135,14 @@ class ModeRun:
 
 
 @dataclass
+class Transfers:
+    """One conversation transferred ``hops`` times inside the owner account, each accepted."""
+
+    hops: int
+    history: History
+
+
+@dataclass
 class Report:
     conversations: int
     concurrency: int
@@ -141,6 +151,7 @@ class Report:
     one_activity: Floor
     routed: Routed
     modes: list[ModeRun]
+    transfers: Transfers
     rss_after_floor: float  # MB
     rss_after_run: float  # MB
     wall_time: float = 0.0
@@ -184,8 +195,10 @@ def bench_directory(concurrency: int, now: datetime) -> str:
         "    brand: {name: Bench Owner}",
         "    skills:",
         f"      - {{id: {SKILL}, rollover: {{mode: none}}}}",
+        f"      - {{id: {DESK}}}",
         "    agents:",
-        *(f"      - {{id: owner-{n}, skills: [{SKILL}], capacity: {capacity}, status: online}}" for n in range(10)),
+        *(f"      - {{id: owner-{n}, skills: [{SKILL}, {DESK}], capacity: {capacity}, status: online}}"
+          for n in range(10)),
         f"  - id: {HANDLER}",
         "    brand: {name: Bench Handler}",
         "    skills:",
@@ -384,6 +397,32 @@ class Bench:
         return runs
 
 
+    async def transfers(self, hops: int) -> Transfers:
+        """Accepted, then ``hops`` transfers between two skills, each accepted, then closed."""
+        conversation_id = f"bench-{self.tag}-transfers"
+        start = StartConversation(conversation_id=conversation_id, account=OWNER, skill=SKILL, channel="web",
+                                  customer="cust-transfers")
+        handle = await start_conversation(self.client, start, self.task_queue)
+        assignee = await self._accept_offer(handle)
+        for hop in range(hops):
+            await send_command(self.client, conversation_id, "transfer",
+                               {"by": assignee, "skill": DESK if hop % 2 == 0 else SKILL, "note": f"hop {hop}"})
+            assignee = await self._accept_offer(handle)
+        await send_command(self.client, conversation_id, "close", {"by": assignee, "reason": "bench"})
+        await handle.result()
+        return Transfers(hops, History.of([await history_of(self.client, handle.id)]))
+
+    async def _accept_offer(self, handle) -> str:
+        deadline = time.perf_counter() + OFFER_WAIT
+        while (view := await handle.query("state"))["status"] != "offered":
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{handle.id} was not offered within {OFFER_WAIT:g}s: {view}")
+            await asyncio.sleep(POLL)
+        agent = view["offer"]["agent"]
+        await send_command(self.client, handle.id.removeprefix("conversation-"), "accept", {"agent": agent})
+        return agent
+
+
 async def run_bench(*, conversations: int, concurrency: int, floor: int) -> Report:
     """Start the servers, measure, print the table, and clean up (also on error or Ctrl-C)."""
     began = time.perf_counter()
@@ -434,8 +473,11 @@ async def _measure(store: Store, db_file: Path, port: int, now: datetime, *, con
         routed = await bench.routed(conversations, concurrency)
         _progress("one conversation per rollover mode")
         modes = await bench.modes(now)
+        _progress(f"one conversation transferred {TRANSFER_HOPS} times")
+        transfers = await bench.transfers(TRANSFER_HOPS)
     return Report(conversations=conversations, concurrency=concurrency, floor_count=floor, empty=empty,
-                  one_activity=one_activity, routed=routed, modes=modes, rss_after_floor=rss_after_floor,
+                  one_activity=one_activity, routed=routed, modes=modes, transfers=transfers,
+                  rss_after_floor=rss_after_floor,
                   rss_after_run=rss_mb())
 
 
@@ -464,6 +506,8 @@ def _render(r: Report) -> list[str]:
         "", "Floor", *_floor_lines(r),
         "", "Routed conversations (owner account, rollover none)", *_routed_lines(r),
         "", "Per rollover mode (one conversation each: offered once, accepted, closed)", *_mode_lines(r),
+        "", f"Transfers (one conversation, {r.transfers.hops} transfers inside the account, each accepted)",
+        *_transfer_lines(r),
         "", "Legend", *_legend_lines(r),
         f"wall time {r.wall_time:.0f} s",
     ]
@@ -517,6 +561,18 @@ def _mode_lines(r: Report) -> list[str]:
     return _aligned([("case", "mode", "handled by", "actions", "events")] + [
         (m.case, m.mode, m.handled_by, f"{m.history.actions:g}", f"{m.history.events:g}") for m in r.modes],
         right={3, 4})
+
+
+def _transfer_lines(r: Report) -> list[str]:
+    t, base = r.transfers, r.routed.history
+    per = (t.history.actions - base.actions) / t.hops
+    per_events = (t.history.events - base.events) / t.hops
+    by_type = ", ".join(f"{kind} {n:g}" for kind, n in t.history.billable.items())
+    return _aligned([("figure", "value"),
+                     ("billable actions, whole conversation", f"{t.history.actions:g}"),
+                     ("billable actions / transfer (beyond one routed conversation)", f"{per:.1f}"),
+                     ("history events / transfer", f"{per_events:.1f}")], right={1}) + _wrapped(
+        f"actions by type: {by_type}")
 
 
 def _legend_lines(r: Report) -> list[str]:

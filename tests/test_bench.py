@@ -59,4 +59,7 @@ async def test_bench_prints_the_floor_the_routed_figures_and_every_rollover_mode
     assert modes["backup, owner online"].handled_by.startswith("owner ")
     assert modes["backup, no owner online"].handled_by.startswith("handler ")
     assert modes["hybrid, off schedule"].handled_by.startswith("owner ")
+    per_transfer = _row(table, "billable actions / transfer (beyond one routed conversation)")
+    assert _first_number(per_transfer.split(")")[-1]) >= 3, per_transfer  # transfer update, route, accept
+    assert report.transfers.history.billable["WorkflowExecutionUpdateAccepted"] == 2 + 2 * report.transfers.hops
     assert list(tmp_path.iterdir()) == [], "the bench removes its folder"
