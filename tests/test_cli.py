@@ -331,6 +331,27 @@ async def test_r7_hero_set_clear_and_agent_deactivate_through_the_cli(shell: She
     assert (await shell.switchboard("agent", "deactivate", "nobody")).code == 1
 
 
+async def test_r7_6_active_false_in_a_loaded_file_deactivates_like_the_command(shell: Shell, tmp_path: Path) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    text = f"""\
+accounts:
+  - id: {name}
+    brand: {{name: Shop}}
+    skills: [{{id: sales}}, {{id: vip}}]
+    agents:
+      - {{id: ann, skills: [vip, sales], capacity: 2, status: online, active: ACTIVE}}
+heroes:
+  - {{account: {name}, customer: cust-1, agent: ann}}
+"""
+    (tmp_path / "on.yaml").write_text(text.replace("ACTIVE", "true"))
+    (tmp_path / "off.yaml").write_text(text.replace("ACTIVE", "false"))
+    (await shell.switchboard("directory", "load", "on.yaml")).ok()
+    assert "agent: ann" in (await shell.switchboard("directory", "show")).ok().out
+    (await shell.switchboard("directory", "load", "off.yaml")).ok()
+    shown = (await shell.switchboard("directory", "show")).ok().out
+    assert "agent: ann" not in shown and "inbox: sales" in shown, shown  # ann's first skill by name
+
+
 async def test_r1_3_a_start_with_an_unknown_account_is_refused_with_the_field(shell: Shell, stack) -> None:
     cid = conversation_id(stack)
     (await shell.switchboard("conversation", "start", "--id", cid, "--account", "no-such-shop", "--skill", "sales",
