@@ -53,6 +53,12 @@ async def dev_env() -> AsyncIterator[Client]:
 
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    async for env in time_skipping_env():
+        yield env
+
+
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server with our search attributes; a module may start its own."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter)
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(

@@ -7,20 +7,15 @@ the next US spring-forward, and then probes the rollover decision at chosen loca
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from workflows import search_attributes as sa
+from conftest import time_skipping_env
 
 NEW_YORK = ZoneInfo("America/New_York")
 DIRECTORY = """
@@ -62,16 +57,8 @@ def spring_forward_after(today: date) -> date:
 @pytest.fixture(scope="module")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """Overrides the session server: this module moves the clock far ahead."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter)
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL}))
-    try:
+    async for env in time_skipping_env():
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture
