@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from routing.directory import Account, Agent, BadReference, Directory, Hero, Skill
+from routing.directory import Account, Agent, BadReference, Directory, Hero, Skill, check_references
 from routing.errors import Refusal
 from store import schema as t
-from store.db import Store
+from store.db import Store, lock, retried
 
 
 class DirectoryError(ValueError):
@@ -89,13 +89,22 @@ def _account_row(account: Account) -> dict:
             "config": account.model_dump(mode="json", exclude={"skills", "agents"}, exclude_unset=True)}
 
 
+@retried  # its agent updates can deadlock with routes on PostgreSQL (see store.db)
 async def save(store: Store, directory: Directory) -> None:
     """Replace the stored directory with ``directory``; agents keep their live load.
 
     An agent given no ``status``/``active`` in the file keeps the one it has at run time. An
     agent that holds conversations cannot be removed (deactivate it instead).
     """
+    # A Directory built in code can skip validation (``model_copy(update=...)``); the tables do
+    # not check these references, so an unchecked one would be stored and break ``load`` later.
+    try:
+        check_references(directory)
+    except BadReference as exc:
+        field = ".".join(str(p) for p in exc.loc)
+        raise Refusal("InvalidDirectory", f"{field}: {exc}", field=field) from None
     async with store.transaction() as conn:
+        await lock(conn, "switchboard directory")  # two saves at once: the second sees the first's rows
         existing = {row.id: row for row in await conn.execute(select(t.agents))}
         wanted = {a.id: (account, a) for account in directory.accounts for a in account.agents}
         gone = set(existing) - set(wanted)
@@ -117,9 +126,10 @@ async def save(store: Store, directory: Directory) -> None:
             for skill in account.skills:
                 await conn.execute(insert(t.skills).values(
                     account_id=account.id, id=skill.id, config=skill.model_dump(mode="json", exclude_unset=True)))
-        await conn.execute(delete(t.accounts).where(t.accounts.c.id.notin_([a.id for a in directory.accounts])))
         for agent_id, (account, agent) in wanted.items():
             await _save_agent(conn, account.id, agent, existing.get(agent_id))
+        # Only now: an agent that moved out of a removed account still pointed at it (foreign key).
+        await conn.execute(delete(t.accounts).where(t.accounts.c.id.notin_([a.id for a in directory.accounts])))
         for hero in directory.heroes:
             await conn.execute(insert(t.heroes).values(account_id=hero.account, customer=hero.customer,
                                                        agent_id=hero.agent, inbox=hero.inbox))
@@ -165,15 +175,23 @@ async def load(store: Store) -> Directory:
             Account.model_validate({**row.config, "skills": skills.get(row.id, []), "agents": agents.get(row.id, [])})
             for row in await conn.execute(select(t.accounts).order_by(t.accounts.c.id))
         ]
+        # Ordered, as everything above: PostgreSQL returns rows in no fixed order otherwise.
         heroes = [Hero(account=r.account_id, customer=r.customer, agent=r.agent_id, inbox=r.inbox)
-                  for r in await conn.execute(select(t.heroes))]
-        gateways = [{"name": r.name, "accounts": r.accounts} for r in await conn.execute(select(t.gateways))]
+                  for r in await conn.execute(select(t.heroes).order_by(t.heroes.c.account_id, t.heroes.c.customer))]
+        gateways = [{"name": r.name, "accounts": r.accounts}
+                    for r in await conn.execute(select(t.gateways).order_by(t.gateways.c.name))]
     return Directory.model_validate({"accounts": accounts, "heroes": heroes, "gateways": gateways})
 
 
 def to_yaml(directory: Directory) -> str:
-    return yaml.safe_dump(directory.model_dump(mode="json", exclude_defaults=True), sort_keys=False,
-                          allow_unicode=True)
+    data = directory.model_dump(mode="json", exclude_defaults=True)
+    # A skill's ``rollover: null`` equals the default but means "not the account's policy"
+    # (Account.policy_for): dropping it would hand the skill its account's policy on reload.
+    for account, dumped in zip(directory.accounts, data.get("accounts", [])):
+        for skill, out in zip(account.skills, dumped.get("skills", [])):
+            if skill.rollover is None and "rollover" in skill.model_fields_set:
+                out["rollover"] = None
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 async def account(conn: AsyncConnection, account_id: str) -> Account | None:
