@@ -18,7 +18,7 @@ from routing.hero import hero_inbox
 from routing.selection import Candidate
 from store import directory
 from store import schema as t
-from store.db import Store
+from store.db import Store, lock, retried
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ async def candidate(conn: AsyncConnection, agent_id: str) -> Candidate | None:
                                               active=row.active)
 
 
+@retried  # like every directory write, it can deadlock with routes on PostgreSQL (see store.db)
 async def set_hero(store: Store, account_id: str, customer: str, *, agent: str | None = None,
                    inbox: str | None = None) -> HeroChange:
     """Make ``agent`` (optionally with their team ``inbox``) or ``inbox`` the customer's hero."""
@@ -89,6 +90,7 @@ async def clear_hero(store: Store, account_id: str, customer: str) -> HeroChange
     return HeroChange(hero=None, replaced=False)
 
 
+@retried
 async def deactivate(store: Store, agent_id: str, now: datetime) -> Deactivation:
     """R7.6: the agent takes nothing new; their hero entries become their inbox; their open
     conversations are handed back to be reassigned (the caller signals them)."""

@@ -285,6 +285,7 @@ async def _check_rollback(conn: AsyncConnection, req: RouteRequest, move: Move, 
 async def supervise(store: Store, req: Supervise) -> None:
     """A manager joins or private-messages (SPEC R5.2, R5.4); the message goes to the agent's feed."""
     async with store.transaction() as conn:
+        await lock(conn, req.key)  # a retried attempt beside its first one delivers once
         by = await party(conn, req.by)
         where = Where(owner=req.owner_account, handler=req.handler_account, assignee=req.assignee,
                       offered_to=req.offered_to)
