@@ -78,3 +78,41 @@ def may_roll_back(party: Party, where: Where) -> bool:
         return False
     return party.role == "manager" or where.assignee is None or where.assignee == party.id
 
+
+
+def has_part_in(party: Party, account: str) -> bool:
+    """R5.5: does ``party`` belong to ``account`` (or, a gateway, serve it)? Anything of an account
+    a caller has no part in does not exist for them."""
+    if party.role == "admin":
+        return True
+    if party.role == "gateway":
+        return party.accounts is None or account in party.accounts
+    return party.account == account
+
+
+def may_answer_offer(party: Party, where: Where) -> bool:
+    """R2.2: accept or decline: an agent (person or bot) or manager who sees it; whether the offer
+    is theirs and still open is the workflow's to say (R2.5)."""
+    return party.role == "admin" or (party.role in ("agent", "manager") and sees(party, where))
+
+
+def may_close(party: Party, where: Where) -> bool:
+    """R8.1: the assignee, a manager of the owner or the handler, the customer side (a gateway of
+    the owner account), an admin."""
+    if party.role in ("admin", "gateway"):
+        return sees(party, where)
+    if party.role == "manager":
+        return relation(party, where) is not Relation.NONE
+    return where.assignee is not None and where.assignee == party.id
+
+
+def may_manage(party: Party, account: str) -> bool:
+    """An account's own settings and views (the manager's list, heroes): its managers, an admin."""
+    return party.role == "admin" or (party.role == "manager" and party.account == account)
+
+
+def may_act_for(party: Party, agent: Party) -> bool:
+    """An agent's presence, offers and feed: the agent, a manager of their account, an admin."""
+    if party.role == "admin" or party.id == agent.id:
+        return True
+    return party.role == "manager" and party.account == agent.account

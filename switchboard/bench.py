@@ -10,6 +10,8 @@ synthesized directory whose agents are online with room to spare.
    unloaded and loaded; conversations fully done per second (offered, accepted, closed, workflow
    completed); history events and billable actions per conversation; worker memory.
 3. One conversation per rollover mode, for its actions and history events.
+4. The HTTP gateway in-process (ASGI): the latency of ``POST /conversations`` (a channel
+   gateway's token) and of ``accept`` (the offered agent's token), unloaded and loaded.
 
 An offer counts as seen when its ``holds`` row is in the database, which is what an agent's
 workspace reads. One loop polls that table on a read-only connection of its own: polling the
@@ -143,6 +145,17 @@ class Transfers:
 
 
 @dataclass
+class GatewayRun:
+    """Requests through the HTTP gateway: seconds per successful request."""
+
+    start_unloaded: Latency
+    start_loaded: Latency
+    accept_unloaded: Latency
+    accept_loaded: Latency
+    early_accepts: int  # accepts answered 409 NoOffer (offer seen before the workflow had it), retried
+
+
+@dataclass
 class Report:
     conversations: int
     concurrency: int
@@ -152,6 +165,7 @@ class Report:
     routed: Routed
     modes: list[ModeRun]
     transfers: Transfers
+    gateway: GatewayRun
     rss_after_floor: float  # MB
     rss_after_run: float  # MB
     wall_time: float = 0.0
@@ -412,6 +426,54 @@ class Bench:
         await handle.result()
         return Transfers(hops, History.of([await history_of(self.client, handle.id)]))
 
+    async def gateway(self, store: Store, count: int, concurrency: int) -> GatewayRun:
+        """Conversations started, accepted and closed through the HTTP gateway, in-process (ASGI):
+        the gateway's own cost (token lookup, R5 check, state query) on top of Temporal's."""
+        import httpx
+
+        from gateway import create_app
+        from store import tokens
+
+        app = create_app(store=store, client=self.client, task_queue=self.task_queue)
+        principals = ["gateway:bench", *(f"owner-{n}" for n in range(10))]
+        bearer = {p: {"Authorization": f"Bearer {await tokens.create(store, p)}"} for p in principals}
+        early = 0
+
+        async def once(http: httpx.AsyncClient, n: int, phase: str) -> tuple[float, float]:
+            nonlocal early
+            conversation_id = f"bench-{self.tag}-gw-{phase}-{n}"
+            offered = self.offers.expect(conversation_id)
+            began = time.perf_counter()
+            started = await http.post("/conversations", headers=bearer["gateway:bench"], json={
+                "conversation_id": conversation_id, "account": OWNER, "skill": SKILL, "channel": "web",
+                "customer": f"cust-{n}"})
+            start = time.perf_counter() - began
+            if started.status_code != 201:
+                raise RuntimeError(f"gateway start of {conversation_id}: {started.status_code} {started.text}")
+            agent, _ = await asyncio.wait_for(offered, OFFER_WAIT)
+            path = f"/conversations/{conversation_id}"
+            while True:  # as in ``accept``: the offer row can be seen before the workflow has it
+                began = time.perf_counter()
+                answer = await http.post(f"{path}/accept", headers=bearer[agent], json={})
+                accept = time.perf_counter() - began
+                if answer.status_code == 200:
+                    break
+                if answer.json().get("error") != "NoOffer":
+                    raise RuntimeError(f"gateway accept of {conversation_id}: {answer.status_code} {answer.text}")
+                early += 1
+                await asyncio.sleep(POLL)
+            await http.post(f"{path}/close", headers=bearer[agent], json={"reason": "bench"})
+            return start, accept
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
+            for n in range(WARM_UP):
+                await once(http, n, "warm")
+            unloaded = [await once(http, n, "seq") for n in range(UNLOADED_RUNS)]
+            early = 0
+            loaded, _ = await at_concurrency(lambda n: once(http, n, "load"), count, concurrency)
+        return GatewayRun(Latency([s for s, _ in unloaded]), Latency([s for s, _ in loaded]),
+                          Latency([a for _, a in unloaded]), Latency([a for _, a in loaded]), early)
+
     async def _accept_offer(self, handle) -> str:
         deadline = time.perf_counter() + OFFER_WAIT
         while (view := await handle.query("state"))["status"] != "offered":
@@ -475,8 +537,10 @@ async def _measure(store: Store, db_file: Path, port: int, now: datetime, *, con
         modes = await bench.modes(now)
         _progress(f"one conversation transferred {TRANSFER_HOPS} times")
         transfers = await bench.transfers(TRANSFER_HOPS)
+        _progress(f"HTTP gateway: {UNLOADED_RUNS} one at a time, {conversations} at concurrency {concurrency}")
+        gateway = await bench.gateway(store, conversations, concurrency)
     return Report(conversations=conversations, concurrency=concurrency, floor_count=floor, empty=empty,
-                  one_activity=one_activity, routed=routed, modes=modes, transfers=transfers,
+                  one_activity=one_activity, routed=routed, modes=modes, transfers=transfers, gateway=gateway,
                   rss_after_floor=rss_after_floor,
                   rss_after_run=rss_mb())
 
@@ -508,6 +572,8 @@ def _render(r: Report) -> list[str]:
         "", "Per rollover mode (one conversation each: offered once, accepted, closed)", *_mode_lines(r),
         "", f"Transfers (one conversation, {r.transfers.hops} transfers inside the account, each accepted)",
         *_transfer_lines(r),
+        "", "HTTP gateway (in-process ASGI beside the worker; a conversation per run: start, accept, close)",
+        *_gateway_lines(r),
         "", "Legend", *_legend_lines(r),
         f"wall time {r.wall_time:.0f} s",
     ]
@@ -573,6 +639,18 @@ def _transfer_lines(r: Report) -> list[str]:
                      ("billable actions / transfer (beyond one routed conversation)", f"{per:.1f}"),
                      ("history events / transfer", f"{per_events:.1f}")], right={1}) + _wrapped(
         f"actions by type: {by_type}")
+
+
+def _gateway_lines(r: Report) -> list[str]:
+    g, c = r.gateway, r.concurrency
+    rows = [("request", "unloaded p50", "p95", "p99", f"at c={c} p50", "p95", "p99")]
+    for name, unloaded, loaded in (("POST /conversations", g.start_unloaded, g.start_loaded),
+                                   ("POST /conversations/{id}/accept", g.accept_unloaded, g.accept_loaded)):
+        rows.append((name, *(_ms(unloaded.p(q)) for q in (50, 95, 99)), *(_ms(loaded.p(q)) for q in (50, 95, 99))))
+    return _aligned(rows, right=set(range(1, 7))) + _wrapped(
+        "start: token lookup, directory check of account and skill (R1.3), describe (R1.2), start; accept: "
+        "token lookup, state query (R5), update. Timed from request to response; accepts answered 409 because the "
+        f"workflow did not have the offer yet are retried and not timed ({g.early_accepts} at c={c}).")
 
 
 def _legend_lines(r: Report) -> list[str]:

@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from routing.errors import Refusal
 from routing.model import StartConversation, parse
-from store import Store, directory, offers
+from store import Store, directory, offers, tokens
 from store.directory import DirectoryError
 from switchboard import conversations, heroes
 from switchboard.config import Settings
@@ -379,6 +379,61 @@ async def hero_clear(account: str, customer: str) -> None:
     finally:
         await store.close()
     click.echo(f"{account}/{customer} has no hero")
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens of the HTTP gateway; only their SHA-256 is stored."""
+
+
+@token.command(name="create")
+@click.argument("principal")
+@run_async
+async def token_create(principal: str) -> None:
+    """Create a token for PRINCIPAL: an agent id, gateway:<name> or admin. The token is printed
+    once, as the last line: keep it, it cannot be shown again."""
+    store = await Store.open(Settings.from_env().database_url)
+    try:
+        plain = await tokens.create(store, principal)
+    finally:
+        await store.close()
+    click.echo(f"token for {principal} (shown once; only its hash is stored):")
+    click.echo(plain)
+
+
+@token.command(name="revoke")
+@click.argument("token_text", metavar="[TOKEN]", required=False)
+@click.option("--principal", help="Revoke every live token of this principal instead (a lost token).")
+@run_async
+async def token_revoke(token_text: str | None, principal: str | None) -> None:
+    """Revoke TOKEN ('-' reads it from stdin, out of the shell history), or all of --principal's."""
+    if (token_text is None) == (principal is None):
+        raise click.UsageError("give a TOKEN or --principal PRINCIPAL, not both")
+    if token_text == "-":
+        token_text = sys.stdin.readline().strip()
+    store = await Store.open(Settings.from_env().database_url)
+    try:
+        if principal is not None:
+            count = await tokens.revoke_all(store, principal)
+            if count == 0:
+                raise click.ClickException(f"{principal!r} has no live token")
+            click.echo(f"revoked {count} token(s) of {principal}")
+        else:
+            click.echo(f"revoked a token of {await tokens.revoke(store, token_text)}")
+    finally:
+        await store.close()
+
+
+@main.command(name="gateway")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def gateway_command(host: str, port: int) -> None:
+    """Run the HTTP gateway (OpenAPI at /docs) on the CONTRACT environment variables."""
+    import uvicorn
+
+    from gateway import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
 @main.command()

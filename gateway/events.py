@@ -1,0 +1,117 @@
+"""An agent's live feed (``GET /agents/{id}/events``) as server-sent events.
+
+It polls the store, where routing writes what an agent is sent: the ``holds`` table (an offer or
+an assignment, with the owner's brand profile and transfer notes) and the ``outbox`` (private
+messages). Polling keeps the gateway stateless: any number of gateway processes can serve feeds,
+and a feed reconnecting to another one loses nothing. Events:
+
+- ``offer``: a new offer (``Held``: conversation, where it is, the owner's skill and brand, notes,
+  when it expires). At the start of a stream, every open offer is sent first.
+- ``assigned``: a conversation the agent holds (at the start of a stream; or given to the hero
+  without an offer, SPEC R7.2).
+- ``offer_expired``: an offer ran out unanswered (SPEC R2.2).
+- ``released``: the agent no longer holds it; ``reason`` is ``declined``, ``offer_withdrawn``,
+  ``closed``, ``reassigned`` or ``moved`` (transferred, rolled back).
+- ``private_message``: from a manager (SPEC R5.2, R5.4); its ``id`` is the event id, so a client
+  that reconnects with ``Last-Event-ID`` gets only newer ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from gateway import access
+from gateway.backend import Backend
+from gateway.errors import ApiError
+from gateway.schemas import Held
+from routing.model import RouteOutcome
+from store import offers
+
+POLL = 0.5  # seconds between looks at the store
+HEARTBEAT = 15.0  # a comment line this often keeps proxies from closing an idle stream
+ENDINGS = {"offer_expired", "declined", "offer_withdrawn", "closed", "reassigned"}
+
+
+async def holding(gw: Backend, agent_id: str) -> list[Held]:
+    """What the agent holds now, offered or assigned, as the workflows say (one query each)."""
+    return [held for _, held in await _holding(gw, agent_id)]
+
+
+async def _holding(gw: Backend, agent_id: str) -> list[tuple[Any, Held]]:
+    rows = await offers.holds_of(gw.store, agent_id)
+    views = await asyncio.gather(*(_view(gw, row.conversation_id) for row in rows))
+    found = []
+    for row, view in zip(rows, views, strict=True):
+        if view is None:
+            continue
+        if view["status"] == "offered" and (view.get("offer") or {}).get("agent") == agent_id:
+            found.append((row, _held(row, "offered")))
+        elif view.get("assignee") == agent_id:
+            found.append((row, _held(row, "assigned")))
+        # else: on its way elsewhere (declined, expiring); the next look will not find it
+    return found
+
+
+async def _view(gw: Backend, conversation_id: str) -> dict[str, Any] | None:
+    try:
+        return await access.state(gw, conversation_id)
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _held(row: Any, status: str) -> Held:
+    outcome = RouteOutcome.model_validate(row.outcome)
+    return Held(conversation_id=row.conversation_id, status=status, account=row.account_id, skill=row.skill_id,
+                owner=outcome.owner, brand=outcome.brand, notes=outcome.notes, offered_at=row.offered_at,
+                expires_at=row.expires_at if status == "offered" else None)
+
+
+async def stream(gw: Backend, agent_id: str, *, after: int, max_seconds: float | None) -> AsyncIterator[str]:
+    """The feed: what the agent holds now, then changes as they come, for ``max_seconds`` or for ever."""
+    loop = asyncio.get_running_loop()
+    ends = None if max_seconds is None else loop.time() + max_seconds
+    known = {}
+    for row, held in await _holding(gw, agent_id):
+        known[(row.conversation_id, row.step)] = row
+        yield _event("offer" if held.status == "offered" else "assigned", held.model_dump(mode="json"))
+    beat = loop.time()
+    while True:
+        for message in await offers.feed(gw.store, agent_id, after=after):
+            after = message.id
+            yield _event("private_message", {"conversation_id": message.conversation_id, **message.payload,
+                                             "at": message.created_at.isoformat()}, event_id=message.id)
+        if ends is not None and loop.time() >= ends:
+            return
+        await asyncio.sleep(POLL if ends is None else max(0.0, min(POLL, ends - loop.time())))
+        rows = {(row.conversation_id, row.step): row for row in await offers.holds_of(gw.store, agent_id)}
+        for key in rows.keys() - known.keys():
+            row = rows[key]
+            assigned = bool(row.outcome.get("assigned"))
+            held = _held(row, "assigned" if assigned else "offered")
+            yield _event("assigned" if assigned else "offer", held.model_dump(mode="json"))
+        for key in known.keys() - rows.keys():
+            yield await _ended(gw, agent_id, known[key])
+        known = rows
+        if loop.time() - beat >= HEARTBEAT:
+            beat = loop.time()
+            yield ": keep-alive\n\n"
+
+
+async def _ended(gw: Backend, agent_id: str, row: Any) -> str:
+    """Why the agent no longer holds it: the agent's last event in the conversation's timeline."""
+    view = await _view(gw, row.conversation_id)
+    mine = [e["kind"] for e in (view or {}).get("timeline", []) if e.get("agent") == agent_id]
+    last = mine[-1] if mine else None
+    reason = "closed" if view is None else last if last in ENDINGS else "moved"
+    data = {"conversation_id": row.conversation_id, "reason": reason}
+    return _event("offer_expired" if reason == "offer_expired" else "released", data)
+
+
+def _event(name: str, data: dict[str, Any], *, event_id: int | None = None) -> str:
+    head = f"event: {name}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
