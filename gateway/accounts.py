@@ -45,24 +45,19 @@ async def _managed(gw: Gw, party: Party, account_id: str) -> None:
         raise forbidden(f"only managers of {account_id} (or an admin) may do this")
 
 
-def _literal(value: str) -> str:
-    """A string literal of the visibility query language."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def visibility_query(account: str, *, status: str | None, skill: str | None, handler: str | None) -> str:
     """Conversations the account owns (R5.2) or handles (R5.4), narrowed by the filters."""
-    a = _literal(account)
+    a = sa.literal(account)
     clauses = ["WorkflowType = 'Conversation'", "ExecutionStatus != 'ContinuedAsNew'",
                f"({sa.OWNER_ACCOUNT.name} = {a} OR {sa.HANDLER_ACCOUNT.name} = {a})"]
     if status:
-        clauses.append(f"{sa.CONVERSATION_STATUS.name} = {_literal(status)}")
+        clauses.append(f"{sa.CONVERSATION_STATUS.name} = {sa.literal(status)}")
     if skill:
-        s = _literal(skill)
+        s = sa.literal(skill)
         clauses.append(f"(({sa.OWNER_ACCOUNT.name} = {a} AND {sa.OWNER_SKILL.name} = {s}) OR "
                        f"({sa.HANDLER_ACCOUNT.name} = {a} AND {sa.HANDLER_SKILL.name} = {s}))")
     if handler:
-        clauses.append(f"{sa.HANDLER_ACCOUNT.name} = {_literal(handler)}")
+        clauses.append(f"{sa.HANDLER_ACCOUNT.name} = {sa.literal(handler)}")
     return " AND ".join(clauses)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 DEFAULT_URL = "sqlite+aiosqlite:///switchboard.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_WRITE = "switchboard_write"  # execution option of write transactions (SQLite: BEGIN IMMEDIATE)
 
 # PostgreSQL aborts one of two transactions that wait on each other's rows (deadlock_detected),
 # as two routes do when each frees one agent and reserves the other; run again, it goes through.
@@ -95,15 +96,19 @@ class Store:
         return store
 
     async def migrate(self) -> None:
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await lock(conn, "switchboard migrations")  # worker and gateway start together
             await conn.run_sync(_upgrade)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. Reads use ``engine.connect()``: on SQLite they then begin a plain
+        (deferred) transaction, which in WAL mode never waits for a writer."""
         async with self._writer or nullcontext():
-            async with self.engine.begin() as conn:
-                yield conn
+            async with self.engine.connect() as conn:
+                await conn.execution_options(**{_WRITE: True})
+                async with conn.begin():
+                    yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -140,4 +145,6 @@ def _immediate_transactions(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front, so two of them queue rather than one failing on a
+        # lock upgrade; readers do not take it at all.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(_WRITE) else "BEGIN")

@@ -18,7 +18,7 @@ from routing.hero import hero_inbox
 from routing.selection import Candidate
 from store import directory
 from store import schema as t
-from store.db import Store, lock, retried
+from store.db import Store, retried
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ async def deactivate_agent(store: Store, client: Client | None, agent: str) -> s
 
 
 async def open_conversations(client: Client, account: str, customer: str) -> list[str]:
-    query = (f"{sa.OWNER_ACCOUNT.name} = '{_quoted(account)}' AND {sa.CUSTOMER_ID.name} = '{_quoted(customer)}' "
+    query = (f"{sa.OWNER_ACCOUNT.name} = {sa.literal(account)} AND {sa.CUSTOMER_ID.name} = {sa.literal(customer)} "
              f"AND ExecutionStatus = 'Running'")
     return [w.id async for w in client.list_workflows(query)]
 
@@ -63,6 +63,3 @@ async def _signal(client: Client | None, workflow_id: str, name: str, arg: objec
     except RPCError as exc:  # closed meanwhile
         log.info("%s to %s not delivered: %s", name, workflow_id, exc.message)
 
-
-def _quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")

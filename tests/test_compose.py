@@ -337,15 +337,12 @@ def test_commands_invoked_by_compose_exist_in_the_cli(services: dict[str, Any]) 
     assert "worker" in main.commands
     assert "directory" in main.commands
     assert "load" in main.commands["directory"].commands
-    # `gateway` is being added to the CLI in parallel with this file: check it once it is there.
-    if "gateway" in main.commands:
-        params = {opt for p in main.commands["gateway"].params for opt in getattr(p, "opts", [])}
-        assert {"--host", "--port"} <= params
+    params = {opt for p in main.commands["gateway"].params for opt in getattr(p, "opts", [])}
+    assert {"--host", "--port"} <= params
     for name in PROJECT_SERVICES:
         words = argv(services[name]["command"])
         assert words[0] == "switchboard"
-        if words[1] != "gateway":
-            assert words[1] in main.commands, f"compose runs `switchboard {words[1]}`, which does not exist"
+        assert words[1] in main.commands, f"compose runs `switchboard {words[1]}`, which does not exist"
 
 
 # --- the image --------------------------------------------------------------------------------

@@ -405,7 +405,7 @@ async def test_invalid_command_input_is_422_naming_the_field(world):
     for verb, body, field in (("close", {"by": "ann", "colour": 1}, "body.colour"),
                               ("transfer", {"skill": 7}, "body.skill"),
                               ("private_message", {"text": ""}, "body.text"),
-                              ("transfer", {}, None)):  # the workflow's validator ("give a 'skill'")
+                              ("transfer", {}, "skill")):  # the workflow's validator ("give a 'skill'")
         response = await world.call("ann", "POST", f"{path}/{verb}", body)
         assert response.status_code == 422 and response.json().get("field") == field, response.text
     assert (await world.call("ann", "POST", f"{path}/close", ["by"])).status_code == 422

@@ -18,11 +18,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.routing import HERO_SIGNAL, REASSIGN_SIGNAL, WAKE_SIGNAL, RoutingActivities
-    from routing.errors import Refusal
     from routing.directory import SkillRef
-    from routing.model import (Accept, Close, Decline, HeroChanged, Join, Move, Note, Origin, PrivateMessage, ReassignToHero,
-                               Release, Rollback, RouteOutcome, RouteRequest, StartConversation, Supervise, Transfer,
-                               parse)
+    from routing.errors import Refusal
+    from routing.model import (Accept, Close, Decline, HeroChanged, Join, Move, Note, Origin, PrivateMessage,
+                               ReassignToHero, Release, Rollback, RouteOutcome, RouteRequest, StartConversation,
+                               Supervise, Transfer, parse)
     from workflows import search_attributes as sa
     from workflows.state import ConversationState
 
@@ -86,14 +86,16 @@ class Conversation:
         try:
             start = parse(StartConversation, raw, "start")
         except Refusal as refusal:
-            raise ApplicationError(refusal.message, type=refusal.kind, non_retryable=True) from None
+            raise ApplicationError(refusal.message, {"field": refusal.field}, type=refusal.kind,
+                                   non_retryable=True) from None
         expected = workflow_id(start.conversation_id)
         if workflow.info().workflow_id != expected:
             raise ApplicationError(
                 f"start: field 'conversation_id' = {start.conversation_id!r} needs workflow id {expected!r}, "
                 f"not {workflow.info().workflow_id!r}", type="InvalidInput", non_retryable=True)
         state = ConversationState.opened(start, workflow.now())
-        state.record(workflow.now(), "started", actor=start.channel, reason=f"customer {start.customer} on {start.channel}")
+        state.record(workflow.now(), "started", actor=start.channel,
+                     reason=f"customer {start.customer} on {start.channel}")
         return state
 
     async def _route(self, why: str, move: Move | None = None, to: SkillRef | None = None,
@@ -121,10 +123,10 @@ class Conversation:
             if move is not None and isinstance(cause, ApplicationError):  # refused: the command fails
                 if s.status == "routing":
                     s.status = was_status
-                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+                raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             s.step, self._reroute = request.step, None
             if s.target is None and isinstance(cause, ApplicationError):  # refused at start (R1.3)
-                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+                raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             if s.status != "closed":
                 s.record(now, "routing_failed", reason=f"{why}: {cause}; retrying in {QUEUE_RECHECK}")
                 s.status = "queued"
@@ -396,7 +398,7 @@ class Conversation:
         except ActivityError as error:
             cause = error.cause
             if isinstance(cause, ApplicationError):
-                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+                raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             raise ApplicationError(f"{kind}: {cause}", type="Unavailable", non_retryable=True) from None
 
     def _validate(self, model: type[C], raw: Any, verb: str, check: Callable[[C], None]) -> C:
@@ -406,7 +408,8 @@ class Conversation:
             self._check_open(verb)
             check(cmd)
         except Refusal as refusal:
-            raise ApplicationError(refusal.message, type=refusal.kind, non_retryable=True) from None
+            raise ApplicationError(refusal.message, {"field": refusal.field}, type=refusal.kind,
+                                   non_retryable=True) from None
         return cmd
 
     def _update(self, model: type[C], raw: Any, verb: str, check: Callable[[C], None],

@@ -17,3 +17,8 @@ ROLLOVER_MODE = SearchAttributeKey.for_keyword("RolloverMode")
 
 ALL = (OWNER_ACCOUNT, OWNER_SKILL, HANDLER_ACCOUNT, HANDLER_SKILL, ASSIGNED_AGENT, CHANNEL, CUSTOMER_ID,
        CONVERSATION_STATUS, ROLLOVER_MODE)
+
+
+def literal(value: str) -> str:
+    """A string literal of the visibility query language: ``OwnerAccount = {literal(account)}``."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
