@@ -125,7 +125,7 @@ class Conversation:
                     s.status = was_status
                 raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             s.step, self._reroute = request.step, None
-            if s.target is None and isinstance(cause, ApplicationError):  # refused at start (R1.3)
+            if request.step == 1 and isinstance(cause, ApplicationError):  # refused at start (R1.3)
                 raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             if s.status != "closed":
                 s.record(now, "routing_failed", reason=f"{why}: {cause}; retrying in {QUEUE_RECHECK}")
