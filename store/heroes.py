@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from routing.directory import Hero, Status
 from routing.errors import Refusal, unknown
 from routing.hero import hero_inbox
-from routing.selection import Candidate
 from store import directory
 from store import schema as t
 from store.db import Store, retried
@@ -44,13 +43,6 @@ async def agent_skills(conn: AsyncConnection, agent_id: str) -> list[str]:
     rows = await conn.execute(select(t.agent_skills.c.skill_id).where(t.agent_skills.c.agent_id == agent_id)
                               .order_by(t.agent_skills.c.skill_id))
     return [r.skill_id for r in rows]
-
-
-async def candidate(conn: AsyncConnection, agent_id: str) -> Candidate | None:
-    row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id))).first()
-    return None if row is None else Candidate(id=row.id, load=row.load, capacity=row.capacity,
-                                              idle_since=row.idle_since, online=row.status == Status.ONLINE.value,
-                                              active=row.active)
 
 
 @retried  # like every directory write, it can deadlock with routes on PostgreSQL (see store.db)

@@ -52,8 +52,21 @@ async def candidates(conn: AsyncConnection, ref: SkillRef) -> list[Candidate]:
         select(t.agents).join(t.agent_skills, t.agent_skills.c.agent_id == t.agents.c.id).where(
             t.agent_skills.c.account_id == ref.account, t.agent_skills.c.skill_id == ref.skill,
             t.agents.c.active.is_(True)))
-    return [Candidate(id=r.id, load=r.load, capacity=r.capacity, idle_since=r.idle_since,
-                      online=r.status == Status.ONLINE.value, active=r.active) for r in rows]
+    return [_candidate(r) for r in rows]
+
+
+def _candidate(row) -> Candidate:
+    """An ``agents`` row as the selection rules see it."""
+    return Candidate(id=row.id, load=row.load, capacity=row.capacity, idle_since=row.idle_since,
+                     online=row.status == Status.ONLINE.value, active=row.active)
+
+
+async def _agent(conn: AsyncConnection, agent_id: str, *, account: str | None = None) -> Candidate | None:
+    query = select(t.agents).where(t.agents.c.id == agent_id)
+    if account is not None:
+        query = query.where(t.agents.c.account_id == account)
+    row = (await conn.execute(query)).first()
+    return None if row is None else _candidate(row)
 
 
 @retried  # on PostgreSQL, two routes can deadlock (see store.db)
@@ -162,7 +175,7 @@ async def _apply_hero(conn: AsyncConnection, outcome: RouteOutcome, owner: Accou
             raise Refusal("NoHero", f"reassign_to_hero: customer {req.customer!r} of account {owner.id!r} has no hero",
                           field="by")
         return None
-    agent = await heroes.candidate(conn, hero.agent) if hero.agent else None
+    agent = await _agent(conn, hero.agent) if hero.agent else None
     inbox = hero_inbox(hero.inbox, await heroes.agent_skills(conn, hero.agent) if hero.agent else [])
     plan = plan_hero(hero_agent=hero.agent, agent=agent, inbox=inbox, channel=req.channel,
                      default_voice_skill=owner.default_voice_skill, passed=hero.agent in req.excluded)
@@ -239,12 +252,8 @@ async def _check_transfer(conn: AsyncConnection, req: RouteRequest, move: Move,
 
 
 async def _named_agent(conn: AsyncConnection, agent_id: str, target: SkillRef) -> Candidate:
-    row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id,
-                                                     t.agents.c.account_id == target.account))).first()
-    candidate = None if row is None else Candidate(
-        id=row.id, load=row.load, capacity=row.capacity, idle_since=row.idle_since,
-        online=row.status == Status.ONLINE.value, active=row.active)
-    member = row is not None and (await conn.execute(select(t.agent_skills).where(
+    candidate = await _agent(conn, agent_id, account=target.account)
+    member = candidate is not None and (await conn.execute(select(t.agent_skills).where(
         t.agent_skills.c.agent_id == agent_id, t.agent_skills.c.skill_id == target.skill))).first() is not None
     check_agent(candidate, agent_id, target, member=member)
     return candidate

@@ -307,12 +307,18 @@ class Conversation:
     async def _do_rollback(self, cmd: Rollback) -> None:
         s = self.s
         move = Move(kind="rollback", by=cmd.by, assignee=s.assignee, handler_account=s.handler_account, note=cmd.note)
-        if cmd.note:
-            s.notes.append(Note(at=workflow.now(), by=cmd.by, text=cmd.note))
+        await self._move_with_note("rollback", move, SkillRef(account=s.account, skill=cmd.skill or s.skill))
+
+    async def _move_with_note(self, why: str, move: Move, to: SkillRef) -> None:
+        """A command's move; its agent note goes with the offer (R6.2) and stays only if the store
+        accepts the move."""
+        s = self.s
+        if move.note:
+            s.notes.append(Note(at=workflow.now(), by=move.by, text=move.note))
         try:
-            await self._route("rollback", move, SkillRef(account=s.account, skill=cmd.skill or s.skill))
+            await self._route(why, move, to)
         except ApplicationError:
-            if cmd.note:
+            if move.note:
                 s.notes.pop()
             raise
 
@@ -335,19 +341,12 @@ class Conversation:
             raise Refusal("AlreadyThere", f"transfer: {s.conversation_id} is already waiting in {to}", field="skill")
 
     async def _do_transfer(self, cmd: Transfer) -> None:
-        s, now = self.s, workflow.now()
+        s = self.s
         source = s.target or SkillRef(account=s.account, skill=s.skill)
         sender = s.assignee
         move = Move(kind="transfer", by=cmd.by, assignee=s.assignee, handler_account=s.handler_account,
                     note=cmd.note, source=source, agent=cmd.agent, warm_message=cmd.warm_message, origin=s.origin)
-        if cmd.note:
-            s.notes.append(Note(at=now, by=cmd.by, text=cmd.note))
-        try:
-            await self._route("transfer", move, self._destination(cmd))
-        except ApplicationError:
-            if cmd.note:
-                s.notes.pop()
-            raise
+        await self._move_with_note("transfer", move, self._destination(cmd))
         if s.target and s.target.account != source.account:
             s.origin = Origin(skill=source, agent=sender)  # the way back (R6.5)
 
