@@ -96,6 +96,26 @@ async def test_r1_3_malformed_start_fails_naming_the_field(acme, payload, needle
     assert needle in failure.value.cause.message
 
 
+async def test_r1_3_a_start_input_that_is_not_an_object_fails_naming_it(acme):
+    conversation_id = f"t-{uuid.uuid4().hex[:8]}"
+    handle = await acme.client.start_workflow("Conversation", "oops", id=f"conversation-{conversation_id}",
+                                              task_queue=acme.task_queue)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert failure.value.cause.message == "start: expected a JSON object, got str"
+
+
+@pytest.mark.parametrize("command", ["accept", "decline", "close", "transfer", "rollback", "reassign_to_hero",
+                                     "join", "private_message"])
+async def test_r2_5_a_command_that_is_not_an_object_is_refused_naming_it(acme, command):
+    handle = await acme.start("acme", "sales")
+    before = await acme.offered(handle)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(command, "oops")
+    assert refused.value.cause.message == f"{command}: expected a JSON object, got str"
+    assert await acme.state(handle) == before
+
+
 async def test_r1_3_workflow_id_must_match_the_conversation_id(acme):
     handle = await acme.client.start_workflow(
         "Conversation", {"conversation_id": "c-1", "account": "acme", "skill": "sales", "channel": "web",

@@ -42,7 +42,7 @@ def workflow_id(conversation_id: str) -> str:
 @workflow.defn(name="Conversation")
 class Conversation:
     @workflow.init
-    def __init__(self, start: dict[str, Any], carry: ConversationState | None = None) -> None:
+    def __init__(self, start: Any, carry: ConversationState | None = None) -> None:
         # The state exists from the first workflow task, so an update that arrives with the start
         # already sees the conversation; a bad start is kept to fail the run (SPEC R1.3).
         self._refusal: ApplicationError | None = None
@@ -62,7 +62,7 @@ class Conversation:
     # ---- the story ------------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, start: dict[str, Any], carry: ConversationState | None = None) -> dict[str, Any]:
+    async def run(self, start: Any, carry: ConversationState | None = None) -> dict[str, Any]:
         if self._refusal is not None:
             raise self._refusal
         while self.s.status != "closed":
@@ -81,7 +81,7 @@ class Conversation:
         self._publish()
         return self.s.view()
 
-    def _open(self, raw: dict[str, Any]) -> ConversationState:
+    def _open(self, raw: Any) -> ConversationState:
         """Validate the start input (SPEC R1.1, R1.3); a bad one fails the workflow at once."""
         try:
             start = parse(StartConversation, raw, "start")
@@ -450,102 +450,102 @@ class Conversation:
             self._rejected(refusal)
 
     @workflow.update(name="accept")
-    async def accept(self, raw: dict[str, Any]) -> dict[str, Any]:
+    async def accept(self, raw: Any) -> dict[str, Any]:
         return self._update(Accept, raw, "accept", self._check_accept, self._do_accept)
 
     @accept.validator
-    def _accept_ok(self, raw: dict[str, Any]) -> None:
+    def _accept_ok(self, raw: Any) -> None:
         self._validate(Accept, raw, "accept", self._check_accept)
 
     @workflow.signal(name="accept")
-    def accept_signal(self, raw: dict[str, Any]) -> None:
+    def accept_signal(self, raw: Any) -> None:
         self._signal(Accept, raw, "accept", self._check_accept, self._do_accept)
 
     @workflow.update(name="decline")
-    async def decline(self, raw: dict[str, Any]) -> dict[str, Any]:
+    async def decline(self, raw: Any) -> dict[str, Any]:
         return self._update(Decline, raw, "decline", self._check_decline, self._do_decline)
 
     @decline.validator
-    def _decline_ok(self, raw: dict[str, Any]) -> None:
+    def _decline_ok(self, raw: Any) -> None:
         self._validate(Decline, raw, "decline", self._check_decline)
 
     @workflow.signal(name="decline")
-    def decline_signal(self, raw: dict[str, Any]) -> None:
+    def decline_signal(self, raw: Any) -> None:
         self._signal(Decline, raw, "decline", self._check_decline, self._do_decline)
 
     @workflow.update(name="close")
-    async def close(self, raw: dict[str, Any]) -> dict[str, Any]:
+    async def close(self, raw: Any) -> dict[str, Any]:
         return self._update(Close, raw, "close", self._check_close, self._do_close)
 
     @close.validator
-    def _close_ok(self, raw: dict[str, Any]) -> None:
+    def _close_ok(self, raw: Any) -> None:
         self._validate(Close, raw, "close", self._check_close)
 
     @workflow.signal(name="close")
-    def close_signal(self, raw: dict[str, Any]) -> None:
+    def close_signal(self, raw: Any) -> None:
         self._signal(Close, raw, "close", self._check_close, self._do_close)
 
     @workflow.update(name="rollback")
-    async def rollback(self, raw: dict[str, Any]) -> dict[str, Any]:
+    async def rollback(self, raw: Any) -> dict[str, Any]:
         return await self._command(Rollback, raw, "rollback", self._check_rollback, self._do_rollback)
 
     @rollback.validator
-    def _rollback_ok(self, raw: dict[str, Any]) -> None:
+    def _rollback_ok(self, raw: Any) -> None:
         self._validate(Rollback, raw, "rollback", self._check_rollback)
 
     @workflow.signal(name="rollback")
-    async def rollback_signal(self, raw: dict[str, Any]) -> None:
+    async def rollback_signal(self, raw: Any) -> None:
         await self._command_signal(Rollback, raw, "rollback", self._check_rollback, self._do_rollback)
 
     @workflow.update(name="join")
-    async def join(self, raw: dict[str, Any]) -> dict[str, Any]:
+    async def join(self, raw: Any) -> dict[str, Any]:
         return await self._command(Join, raw, "join", _no_check, self._do_join)
 
     @join.validator
-    def _join_ok(self, raw: dict[str, Any]) -> None:
+    def _join_ok(self, raw: Any) -> None:
         self._validate(Join, raw, "join", _no_check)
 
     @workflow.signal(name="join")
-    async def join_signal(self, raw: dict[str, Any]) -> None:
+    async def join_signal(self, raw: Any) -> None:
         await self._command_signal(Join, raw, "join", _no_check, self._do_join)
 
     @workflow.update(name="private_message")
-    async def private_message(self, raw: dict[str, Any]) -> dict[str, Any]:
+    async def private_message(self, raw: Any) -> dict[str, Any]:
         return await self._command(PrivateMessage, raw, "private_message", self._check_private_message,
                                    self._do_private_message)
 
     @private_message.validator
-    def _private_message_ok(self, raw: dict[str, Any]) -> None:
+    def _private_message_ok(self, raw: Any) -> None:
         self._validate(PrivateMessage, raw, "private_message", self._check_private_message)
 
     @workflow.signal(name="private_message")
-    async def private_message_signal(self, raw: dict[str, Any]) -> None:
+    async def private_message_signal(self, raw: Any) -> None:
         await self._command_signal(PrivateMessage, raw, "private_message", self._check_private_message,
                                    self._do_private_message)
 
     @workflow.update(name="transfer")
-    async def transfer(self, raw: dict[str, Any]) -> dict[str, Any]:
+    async def transfer(self, raw: Any) -> dict[str, Any]:
         return await self._command(Transfer, raw, "transfer", self._check_transfer, self._do_transfer)
 
     @transfer.validator
-    def _transfer_ok(self, raw: dict[str, Any]) -> None:
+    def _transfer_ok(self, raw: Any) -> None:
         self._validate(Transfer, raw, "transfer", self._check_transfer)
 
     @workflow.signal(name="transfer")
-    async def transfer_signal(self, raw: dict[str, Any]) -> None:
+    async def transfer_signal(self, raw: Any) -> None:
         await self._command_signal(Transfer, raw, "transfer", self._check_transfer, self._do_transfer)
 
     @workflow.update(name="reassign_to_hero")
-    async def reassign_to_hero(self, raw: dict[str, Any]) -> dict[str, Any]:
+    async def reassign_to_hero(self, raw: Any) -> dict[str, Any]:
         return await self._command(ReassignToHero, raw, "reassign_to_hero", self._check_reassign_to_hero,
                                    self._do_reassign_to_hero)
 
     @reassign_to_hero.validator
-    def _reassign_to_hero_ok(self, raw: dict[str, Any]) -> None:
+    def _reassign_to_hero_ok(self, raw: Any) -> None:
         self._validate(ReassignToHero, raw, "reassign_to_hero", self._check_reassign_to_hero)
 
     @workflow.signal(name="reassign_to_hero")
-    async def reassign_to_hero_signal(self, raw: dict[str, Any]) -> None:
+    async def reassign_to_hero_signal(self, raw: Any) -> None:
         await self._command_signal(ReassignToHero, raw, "reassign_to_hero", self._check_reassign_to_hero,
                                    self._do_reassign_to_hero)
 
