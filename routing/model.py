@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from routing.directory import Brand, SkillRef
 from routing.errors import Refusal
+from routing.limits import Attributes, Id, Text, quote
 
 # Channels a gateway may start a conversation on (SPEC R1.1); add new ones here.
 CHANNELS = ("web", "sms", "abc", "gbm", "whatsapp", "voice", "email", "voicemail")
 MESSAGING_CHANNELS = ("web", "sms", "abc", "gbm", "whatsapp")
 
 ConversationStatus = Literal["routing", "queued", "offered", "assigned", "closed"]
-Id = str
 
 
 class _Input(BaseModel):
@@ -32,14 +32,14 @@ class _Input(BaseModel):
 class StartConversation(_Input):
     """A gateway's start input (CONTRACT "Start input", SPEC R1.1)."""
 
-    conversation_id: Id = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-    account: Id = Field(min_length=1)
-    skill: Id = Field(min_length=1)
-    channel: str
-    customer: Id = Field(min_length=1)
-    first_message: str | None = None
-    priority: int = Field(default=0, ge=-1000, le=1000)
-    attributes: dict[str, Any] = {}
+    conversation_id: Id = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    account: Id
+    skill: Id
+    channel: str = Field(max_length=50)
+    customer: Id
+    first_message: Text | None = None
+    priority: int = Field(default=0, ge=-1000, le=1000, strict=True)
+    attributes: Attributes = {}
 
     @field_validator("channel")
     @classmethod
@@ -50,47 +50,47 @@ class StartConversation(_Input):
 
 
 class Accept(_Input):
-    agent: Id = Field(min_length=1)
+    agent: Id
 
 
 class Decline(_Input):
-    agent: Id = Field(min_length=1)
-    reason: str | None = None
+    agent: Id
+    reason: Text | None = None
 
 
 class Close(_Input):
-    by: Id = Field(min_length=1)
-    reason: str | None = None
+    by: Id
+    reason: Text | None = None
 
 
 class Transfer(_Input):
-    by: Id = Field(min_length=1)
+    by: Id
     account: Id | None = None  # absent: the account the conversation is in now
     skill: Id | None = None
     agent: Id | None = None
-    note: str | None = None
-    warm_message: str | None = None
+    note: Text | None = None
+    warm_message: Text | None = None
 
 
 class Rollback(_Input):
-    by: Id = Field(min_length=1)
+    by: Id
     skill: Id | None = None
-    note: str | None = None
+    note: Text | None = None
 
 
 class ReassignToHero(_Input):
-    by: Id = Field(min_length=1)
+    by: Id
 
 
 class Join(_Input):
-    manager: Id = Field(min_length=1)
+    manager: Id
 
 
 class PrivateMessage(_Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
-    sender: Id = Field(alias="from", min_length=1)
-    to: Id = Field(min_length=1)
-    text: str = Field(min_length=1, max_length=4000)
+    sender: Id = Field(alias="from")
+    to: Id
+    text: Text = Field(min_length=1)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -106,7 +106,7 @@ def parse(model: type[M], raw: object, what: str) -> M:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or what
+        field = quote(".".join(str(p) for p in first["loc"]) or what).strip("'")
         value = first.get("input")
         detail = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
@@ -114,7 +114,7 @@ def parse(model: type[M], raw: object, what: str) -> M:
         elif first["type"] == "extra_forbidden":
             message = f"{what}: unknown field {field!r}"
         else:
-            message = f"{what}: field {field!r} = {value!r}: {detail}"
+            message = f"{what}: field {field!r} = {quote(value)}: {detail}"
         raise Refusal("InvalidInput", message, field=field) from None
 
 

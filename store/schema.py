@@ -91,6 +91,23 @@ holds = Table(
     Column("outcome", JSON, nullable=False),  # the RouteOutcome, returned again on a retried step
 )
 
+# The books of each conversation: its current routing step fences every store command (an older
+# step, or anything after close, changes nothing: DESIGN "Every step is fenced"), and the run chain
+# that first used the id refuses a second one (SPEC R8.4).
+conversations = Table(
+    "conversations", metadata,
+    Column("conversation_id", String(200), primary_key=True),
+    Column("workflow_id", String(250), nullable=False),
+    Column("first_run_id", String(64), nullable=False),
+    Column("account_id", String(200), nullable=False),  # the owner, for directory changes (R9.4)
+    Column("skill_id", String(200), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("result", JSON, nullable=True),  # the current step's outcome, returned again on a retry
+    Index("conversations_open", "closed_at"),
+)
+
 queue = Table(
     "queue", metadata,
     Column("conversation_id", String(200), primary_key=True),
@@ -101,6 +118,7 @@ queue = Table(
     Column("waiting_since", UTCDateTime, nullable=False),
     Column("step", Integer, nullable=False),
     Column("outcome", JSON, nullable=False),
+    Column("excluded", JSON, nullable=True),  # agents who passed in this attempt: not woken for it
     Index("queue_order", "account_id", "skill_id", "priority", "waiting_since"),
 )
 
