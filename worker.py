@@ -29,7 +29,7 @@ def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
         client,
         task_queue=task_queue,
         workflows=[Conversation],
-        activities=[routing.route, routing.release, routing.supervise],
+        activities=[routing.route, routing.release, routing.party, routing.hero_of, routing.private_message],
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 

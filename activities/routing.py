@@ -1,9 +1,9 @@
-"""Routing activities: thin wrappers that run one store transaction each.
+"""Routing activities: thin wrappers that run one store command each.
 
-Each is idempotent under retry: ``route`` is keyed by conversation id + routing step (the store
-returns the same outcome for a step it already took), ``release`` frees whatever is held and
-does nothing the second time. Business refusals become non-retryable ``ApplicationError``s
-whose type is the refusal kind (``UnknownAccount``, ``UnknownSkill``, ...).
+Each is idempotent under retry and fenced: ``route`` is keyed by conversation id + routing step
+(a retry gets the step's recorded result, an older step or one after close changes nothing),
+``release`` closes the books and frees whatever is held, once. Business refusals come back as
+non-retryable ``ApplicationError``s whose type is the refusal kind (``UnknownSkill``, ...).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from routing.errors import Refusal
-from routing.model import Release, RouteOutcome, RouteRequest, Supervise
-from store import Store, offers
+from routing.model import Delivery, Principal, Release, RouteOutcome, RouteRequest
+from store import Store, books, heroes, outbox, rights
+from store import routing as steps
 
 log = logging.getLogger(__name__)
 
 WAKE_SIGNAL = "wake"  # room appeared in a queue the conversation waits in
-HERO_SIGNAL = "hero_changed"  # the customer's hero was set or cleared (R7.3, R7.4)
-REASSIGN_SIGNAL = "agent_deactivated"  # the agent holding it was deactivated (R7.6)
+HERO_SIGNAL = "hero_changed"  # the customer's hero was set or cleared (R7.3, R7.4): a hint
+REASSIGN_SIGNAL = "agent_deactivated"  # an agent it involves was deactivated (R7.6): a hint
 
 
 async def wake(client: Client | None, workflow_ids: Iterable[str]) -> None:
@@ -51,7 +52,7 @@ class RoutingActivities:
     @activity.defn
     async def route(self, request: RouteRequest) -> RouteOutcome:
         try:
-            outcome, wakes = await offers.route(self.store, request)
+            outcome, wakes = await steps.route(self.store, request)
         except Refusal as refusal:
             raise refused(refusal) from None
         await wake(self.client, wakes)
@@ -59,11 +60,23 @@ class RoutingActivities:
 
     @activity.defn
     async def release(self, request: Release) -> None:
-        await wake(self.client, await offers.release(self.store, request))
+        await wake(self.client, await books.finish(self.store, request.conversation_id, request.now))
 
     @activity.defn
-    async def supervise(self, request: Supervise) -> None:
+    async def party(self, principal: str) -> Principal:
+        """Who a principal is now, for the workflow to judge a command by (SPEC R5.6)."""
         try:
-            await offers.supervise(self.store, request)
+            return Principal.of(await rights.party(self.store, principal))
         except Refusal as refusal:
             raise refused(refusal) from None
+
+    @activity.defn
+    async def hero_of(self, account: str, customer: str) -> str | None:
+        """The customer's hero now (the agent, else the inbox): what a ``hero_changed`` hint is checked by."""
+        async with self.store.engine.connect() as conn:
+            hero = await heroes.hero_of(conn, account, customer)
+        return (hero.agent or hero.inbox) if hero else None
+
+    @activity.defn
+    async def private_message(self, message: Delivery) -> None:
+        await outbox.private_message(self.store, message)

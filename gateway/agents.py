@@ -19,7 +19,7 @@ from gateway.errors import ApiError, forbidden, not_found
 from gateway.schemas import AgentOffers, AgentStatus, StatusBody
 from routing.errors import Refusal
 from routing.visibility import Party, has_part_in, may_act_for
-from store import offers
+from store import presence
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
@@ -31,7 +31,7 @@ async def _agent(gw: Gw, party: Party, agent_id: str) -> Party:
     if party.role == "gateway":
         raise forbidden("channel gateways do not act for agents")
     try:
-        row = await offers.agent_row(gw.store, agent_id)
+        row = await presence.agent_row(gw.store, agent_id)
     except Refusal:
         raise not_found(f"agent {agent_id!r}") from None
     if not has_part_in(party, row.account_id):
@@ -49,7 +49,7 @@ async def _agent(gw: Gw, party: Party, agent_id: str) -> Party:
 async def set_status(agent_id: AgentId, body: StatusBody, party: Caller, gw: Gw) -> AgentStatus:
     """Set presence; going online offers queued conversations at once (SPEC R2.3)."""
     await _agent(gw, party, agent_id)
-    wakes = await offers.set_status(gw.store, agent_id, body.status, datetime.now(timezone.utc))
+    wakes = await presence.set_status(gw.store, agent_id, body.status, datetime.now(timezone.utc))
     await wake(gw.client, wakes)
     return AgentStatus(agent=agent_id, status=body.status, woke=len(wakes))
 

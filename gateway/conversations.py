@@ -24,7 +24,7 @@ from gateway.schemas import (ID_PATTERN, AcceptBody, CloseBody, ConversationView
 from routing.transfer import may_transfer
 from routing.visibility import (Party, Where, has_part_in, may_answer_offer, may_close, may_roll_back,
                                 may_supervise, sees)
-from store import offers
+from store import directory
 from switchboard import conversations
 from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
@@ -44,7 +44,7 @@ async def start(body: StartBody, response: Response, party: Caller, gw: Gw) -> S
     if not has_part_in(party, body.account):
         raise forbidden(f"{party.id} does not serve account {body.account!r}", field="account")
     async with gw.store.engine.connect() as conn:
-        await offers.owner_of(conn, body.account, body.skill)  # R1.3: refused here, nothing half-made
+        await directory.owner_of(conn, body.account, body.skill)  # R1.3: refused here, nothing half-made
     started = Started(conversation_id=body.conversation_id, workflow_id=workflow_id(body.conversation_id),
                       created=False)
     if await _running(gw, body):

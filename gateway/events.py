@@ -27,8 +27,8 @@ from gateway import access
 from gateway.backend import Backend
 from gateway.errors import ApiError
 from gateway.schemas import Held
-from routing.model import RouteOutcome
-from store import offers
+from routing.directory import Brand, SkillRef
+from store import outbox, presence
 
 POLL = 0.5  # seconds between looks at the store
 HEARTBEAT = 15.0  # a comment line this often keeps proxies from closing an idle stream
@@ -41,16 +41,16 @@ async def holding(gw: Backend, agent_id: str) -> list[Held]:
 
 
 async def _holding(gw: Backend, agent_id: str) -> list[tuple[Any, Held]]:
-    rows = await offers.holds_of(gw.store, agent_id)
+    rows = await presence.holds_of(gw.store, agent_id)
     views = await asyncio.gather(*(_view(gw, row.conversation_id) for row in rows))
     found = []
     for row, view in zip(rows, views, strict=True):
         if view is None:
             continue
         if view["status"] == "offered" and (view.get("offer") or {}).get("agent") == agent_id:
-            found.append((row, _held(row, "offered")))
+            found.append((row, _held(row, "offered", view)))
         elif view.get("assignee") == agent_id:
-            found.append((row, _held(row, "assigned")))
+            found.append((row, _held(row, "assigned", view)))
         # else: on its way elsewhere (declined, expiring); the next look will not find it
     return found
 
@@ -64,11 +64,17 @@ async def _view(gw: Backend, conversation_id: str) -> dict[str, Any] | None:
         raise
 
 
-def _held(row: Any, status: str) -> Held:
-    outcome = RouteOutcome.model_validate(row.outcome)
+def _held(row: Any, status: str, view: dict[str, Any] | None) -> Held:
+    """The hold as the agent sees it; the notes are the conversation's own (its ``state``)."""
+    kept = row.outcome or {}
+    owner = SkillRef.model_validate(kept["owner"]) if kept.get("owner") else None
+    brand = Brand.model_validate(kept["brand"]) if kept.get("brand") else Brand(name=row.account_id)
+    notes = [n for n in (view or {}).get("notes", []) if n.get("kind", "note") == "note"]
+    offer = (view or {}).get("offer") or {}
+    expires = offer.get("expires_at") if offer.get("agent") == row.agent_id else row.expires_at
     return Held(conversation_id=row.conversation_id, status=status, account=row.account_id, skill=row.skill_id,
-                owner=outcome.owner, brand=outcome.brand, notes=outcome.notes, offered_at=row.offered_at,
-                expires_at=row.expires_at if status == "offered" else None)
+                owner=owner, brand=brand, notes=notes, offered_at=row.offered_at,
+                expires_at=expires if status == "offered" else None)
 
 
 async def stream(gw: Backend, agent_id: str, *, after: int, max_seconds: float | None) -> AsyncIterator[str]:
@@ -81,18 +87,18 @@ async def stream(gw: Backend, agent_id: str, *, after: int, max_seconds: float |
         yield _event("offer" if held.status == "offered" else "assigned", held.model_dump(mode="json"))
     beat = loop.time()
     while True:
-        for message in await offers.feed(gw.store, agent_id, after=after):
+        for message in await outbox.feed(gw.store, agent_id, after=after):
             after = message.id
             yield _event("private_message", {"conversation_id": message.conversation_id, **message.payload,
                                              "at": message.created_at.isoformat()}, event_id=message.id)
         if ends is not None and loop.time() >= ends:
             return
         await asyncio.sleep(POLL if ends is None else max(0.0, min(POLL, ends - loop.time())))
-        rows = {(row.conversation_id, row.step): row for row in await offers.holds_of(gw.store, agent_id)}
+        rows = {(row.conversation_id, row.step): row for row in await presence.holds_of(gw.store, agent_id)}
         for key in rows.keys() - known.keys():
             row = rows[key]
             assigned = bool(row.outcome.get("assigned"))
-            held = _held(row, "assigned" if assigned else "offered")
+            held = _held(row, "assigned" if assigned else "offered", await _view(gw, row.conversation_id))
             yield _event("assigned" if assigned else "offer", held.model_dump(mode="json"))
         for key in known.keys() - rows.keys():
             yield await _ended(gw, agent_id, known[key])

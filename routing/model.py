@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from routing.directory import Brand, SkillRef
 from routing.errors import Refusal
 from routing.limits import Attributes, Id, Text, quote
+from routing.visibility import Party
 
 # Channels a gateway may start a conversation on (SPEC R1.1); add new ones here.
 CHANNELS = ("web", "sms", "abc", "gbm", "whatsapp", "voice", "email", "voicemail")
@@ -162,56 +163,46 @@ class HeroChanged(BaseModel):
 
 
 class Move(BaseModel):
-    """A command that moves the conversation to a named target: a rollback (R4) or a transfer (R6).
+    """A command (or a hint checked against the store) that moves the conversation: a rollback
+    (R4), a transfer (R6), to the hero (R7.3, R7.4) or away from a deactivated agent (R7.6).
 
-    The store checks ``by`` and the target against the directory (SPEC R5, R6) before it moves
-    anything; ``source`` is where the conversation is now.
+    ``assignee``/``handler_account`` are the workflow's state when the move starts: rights are
+    judged on them (SPEC R5.6). Notes stay in the workflow's state; only whether there is one
+    travels (the timeline says so).
     """
 
     kind: Literal["rollback", "transfer", "hero", "reassign"]
     by: Id
     assignee: Id | None = None
     handler_account: Id | None = None
-    note: str | None = None
+    reason: str | None = None
+    has_note: bool = False
     source: SkillRef | None = None
     agent: Id | None = None  # a transfer to this named agent
-    warm_message: str | None = None
+    warm_message: Text | None = None
     origin: Origin | None = None
 
 
-class Supervise(BaseModel):
-    """A manager's ``join`` or ``private_message``, checked against the directory (SPEC R5.2, R5.4)."""
-
-    kind: Literal["join", "private_message"]
-    conversation_id: Id
-    by: Id
-    owner_account: Id
-    handler_account: Id | None = None
-    assignee: Id | None = None
-    offered_to: Id | None = None
-    to: Id | None = None
-    text: str | None = None
-    key: str  # idempotency key of the delivery (the update id)
-    now: datetime
-
-
 class RouteRequest(BaseModel):
-    """One routing step, asked of the store by the workflow.
+    """One routing step, asked of the store by the workflow; ``step`` fences it.
 
-    ``target`` None means "apply the owner's rollover policy"; otherwise route inside that skill.
-    ``now`` is the workflow's clock, so every time rule is decided on workflow time (SPEC R3.6).
+    ``target`` None means "decide from the start" (hero, then the owner's rollover policy);
+    otherwise route inside that skill. ``now`` is the workflow's clock, so every time rule is
+    decided on workflow time (SPEC R3.6); ``arrived_at`` is the conversation's start (R2.3).
     """
 
     conversation_id: Id
     workflow_id: str
+    first_run_id: str
     step: int
+    opening: bool = False  # the first step: an unknown or disabled skill refuses the start (R1.3)
     now: datetime
     account: Id
     skill: Id
     customer: Id
     channel: str
     priority: int = 0
-    waiting_since: datetime
+    arrived_at: datetime
     target: SkillRef | None = None
     excluded: list[Id] = []
     policy_applies: bool = True
@@ -220,17 +211,21 @@ class RouteRequest(BaseModel):
     move: Move | None = None  # set: a command asked for ``target``; refused if ``move.by`` may not
     fallback_deadline: datetime | None = None  # after a transfer: when to give up on the destination
     fallback_to: SkillRef | None = None
-    notes: list[Note] = []  # agent notes, shown to the agent offered the conversation (R6.2)
 
 
 class RouteOutcome(BaseModel):
-    """What the store did for a ``RouteRequest``: an offer, or a place in a queue."""
+    """What the store did for a ``RouteRequest``: an offer, an assignment or a place in a queue.
 
-    target: SkillRef
-    owner: SkillRef | None = None
-    brand: Brand
+    ``stale``: the step was older than the conversation's current one, or it had closed; nothing
+    changed and the rest says nothing.
+    """
+
+    stale: bool = False
+    target: SkillRef | None = None
+    brand: Brand | None = None
     events: list[Event] = []
-    offer: Offer | None = None
+    offer_to: Id | None = None  # the agent offered it (the workflow starts the acceptance clock)
+    assigned_to: Id | None = None  # R7.2: assigned without an offer
     accept_timeout: float = 30.0
     idle_timeout: float | None = None
     rollover_mode: str | None = None
@@ -240,15 +235,43 @@ class RouteOutcome(BaseModel):
     policy_applies: bool = True
     fallback_deadline: datetime | None = None
     fallback_to: SkillRef | None = None
-    notes: list[Note] = []
     hero: Id | None = None  # the customer's hero (agent, else inbox) when one was found (R7)
     decided: bool = True  # False: a hero offer; when it ends, routing decides again from the start
-    assigned: bool = False  # assigned without an offer (R7.2: email and voicemail to the hero)
-    counted: bool = True  # the hold takes a slot of the agent's capacity
+    excluded: list[Id] = []  # who has passed on it in this attempt (empty after a change of skill)
 
 
 class Release(BaseModel):
-    """Free whatever the conversation holds: an offer or assignment slot, a queue place."""
+    """The conversation ended: close its books and free whatever it holds (slot, queue place)."""
 
     conversation_id: Id
+    now: datetime
+
+
+class Principal(BaseModel):
+    """A caller as the directory knows it, across the wire (``routing.visibility.Party`` is the
+    rules' own, plain form)."""
+
+    id: str
+    role: Literal["agent", "manager", "gateway", "admin"]
+    account: Id | None = None
+    accounts: list[Id] | None = None
+
+    @classmethod
+    def of(cls, party: Party) -> Principal:
+        return cls(id=party.id, role=party.role, account=party.account,
+                   accounts=sorted(party.accounts) if party.accounts is not None else None)
+
+    def party(self) -> Party:
+        return Party(id=self.id, role=self.role, account=self.account,
+                     accounts=frozenset(self.accounts) if self.accounts is not None else None)
+
+
+class Delivery(BaseModel):
+    """A private message to the agent handling the conversation (SPEC R5.2, R5.4), once per key."""
+
+    conversation_id: Id
+    by: Id
+    to: Id
+    text: Text
+    key: str
     now: datetime

@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.directory import Account, Agent, BadReference, Directory, Hero, Skill, check_references
-from routing.errors import Refusal
+from routing.errors import Refusal, unknown
 from store import schema as t
 from store.db import Store, lock, retried
 
@@ -204,3 +204,16 @@ async def skill(conn: AsyncConnection, account_id: str, skill_id: str) -> Skill 
     row = (await conn.execute(select(t.skills.c.config).where(
         t.skills.c.account_id == account_id, t.skills.c.id == skill_id))).first()
     return Skill.model_validate(row.config) if row else None
+
+
+async def owner_of(conn: AsyncConnection, account_id: str, skill_id: str) -> tuple[Account, Skill]:
+    """The owner account and skill of a start, or a refusal naming the bad field (SPEC R1.3)."""
+    found = await account(conn, account_id)
+    if found is None:
+        raise unknown("account", account_id)
+    owner_skill = await skill(conn, account_id, skill_id)
+    if owner_skill is None:
+        raise unknown("skill", skill_id, f"account {account_id!r}")
+    if not owner_skill.enabled:
+        raise Refusal("SkillDisabled", f"skill {skill_id!r} of account {account_id!r} is disabled", field="skill")
+    return found, owner_skill

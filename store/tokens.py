@@ -9,7 +9,6 @@ file lists for it, any account when it lists none) or ``admin``.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from datetime import datetime, timezone
 
@@ -18,14 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.errors import Refusal
 from routing.visibility import Party
-from store import offers
 from store import schema as t
+from store import rights
 from store.db import Store
 
-ADMIN = "admin"
-GATEWAY_PREFIX = "gateway:"
 TOKEN_PREFIX = "sb_"  # so a token pasted in the wrong place is recognisable (and greppable in leaks)
-_GATEWAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 def _digest(token: str) -> str:
@@ -35,7 +31,7 @@ def _digest(token: str) -> str:
 async def create(store: Store, principal: str) -> str:
     """A new token for ``principal`` (checked against the directory); returns the plain token."""
     async with store.transaction() as conn:
-        await _party(conn, principal)
+        await rights.principal(conn, principal)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         await conn.execute(insert(t.tokens).values(hash=_digest(token), principal=principal,
                                                    created_at=datetime.now(timezone.utc)))
@@ -70,24 +66,4 @@ async def resolve(store: Store, token: str) -> Party | None:
     async with store.engine.connect() as conn:
         row = (await conn.execute(select(t.tokens.c.principal).where(t.tokens.c.hash == _digest(token),
                                                                       t.tokens.c.revoked_at.is_(None)))).first()
-        return await _party(conn, row.principal) if row else None
-
-
-async def _party(conn: AsyncConnection, principal: str) -> Party:
-    if principal == ADMIN:
-        return Party(id=ADMIN, role="admin")
-    if principal.startswith(GATEWAY_PREFIX):
-        name = principal.removeprefix(GATEWAY_PREFIX)
-        if not _GATEWAY_NAME.match(name):
-            raise Refusal("InvalidInput", f"principal {principal!r}: a gateway name is letters, digits, '.', '_' "
-                                          "and '-'", field="principal")
-        row = (await conn.execute(select(t.gateways.c.accounts).where(t.gateways.c.name == name))).first()
-        limit = row.accounts if row is not None else None
-        return Party(id=principal, role="gateway", accounts=frozenset(limit) if limit is not None else None)
-    try:
-        return await offers.party(conn, principal)
-    except Refusal as refusal:
-        if refusal.kind == "UnknownAgent":
-            raise Refusal("UnknownAgent", f"principal {principal!r} is not an agent of the directory, "
-                                          "'gateway:<name>' or 'admin'", field="principal") from None
-        raise
+        return await rights.principal(conn, row.principal) if row else None

@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from routing.errors import Refusal
 from routing.model import StartConversation, parse
-from store import Store, directory, offers, tokens
+from store import Store, directory, presence, tokens
 from store.directory import DirectoryError
 from switchboard import conversations, heroes
 from switchboard.config import Settings
@@ -310,7 +310,7 @@ async def agent_status(agent_id: str, status: str) -> None:
     settings = Settings.from_env()
     store = await Store.open(settings.database_url)
     try:
-        wakes = await offers.set_status(store, agent_id, status, datetime.now(timezone.utc))
+        wakes = await presence.set_status(store, agent_id, status, datetime.now(timezone.utc))
     finally:
         await store.close()
     if wakes:

@@ -30,7 +30,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from routing.model import StartConversation
-from store import Store, directory, offers
+from store import Store, directory, presence
 from switchboard import conversations
 from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
 from worker import build_worker
@@ -128,7 +128,7 @@ class Stack:
     async def set_status(self, agent: str, status: str) -> None:
         from activities.routing import wake
 
-        await wake(self.client, await offers.set_status(self.store, agent, status, now()))
+        await wake(self.client, await presence.set_status(self.store, agent, status, now()))
 
     def handle(self, conversation_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle(workflow_id(conversation_id))

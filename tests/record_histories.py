@@ -25,7 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.routing import wake
 from routing.model import StartConversation
-from store import Store, directory, offers
+from store import Store, directory, presence
 from switchboard import conversations
 from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
 from worker import build_worker
@@ -98,7 +98,7 @@ class Scenario:
         return view["offer"]["agent"]
 
     async def set_status(self, agent: str, status: str) -> None:
-        await wake(self.client, await offers.set_status(self.store, agent, status, datetime.now(timezone.utc)))
+        await wake(self.client, await presence.set_status(self.store, agent, status, datetime.now(timezone.utc)))
 
     async def accept_and_close(self, handle: WorkflowHandle, agent: str) -> None:
         await handle.execute_update("accept", {"agent": agent})
@@ -143,7 +143,7 @@ async def closed_while_queued(s: Scenario) -> WorkflowHandle:  # R8.1
         await s.set_status(agent, "offline")
     handle = await s.start("acme", "sales")
     await s.until(handle, lambda v: v["status"] == "queued")
-    await handle.execute_update("close", {"by": "gateway", "reason": "customer left"})
+    await handle.execute_update("close", {"by": "admin", "reason": "customer left"})
     return handle
 
 

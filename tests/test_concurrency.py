@@ -15,7 +15,7 @@ from datetime import datetime
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from store import Store, offers
+from store import Store, presence
 from worker import build_worker
 
 AGENTS = [f"agent-{n}" for n in range(10)]
@@ -29,7 +29,7 @@ DIRECTORY = "accounts:\n  - id: acme\n    brand: {name: Acme}\n    skills: [{id:
 async def _agent(stack, agent: str, rng: random.Random, done: asyncio.Event) -> None:
     """An agent's workspace: answer offers at random, close assigned conversations after a while."""
     while not done.is_set():
-        for hold in await offers.holds_of(stack.store, agent):
+        for hold in await presence.holds_of(stack.store, agent):
             if done.is_set():
                 return
             handle = stack.handle(hold.conversation_id)
@@ -76,14 +76,14 @@ async def test_r2_4_no_over_capacity_and_no_double_assignment_across_workers(sta
             if result["assignee"] == agent:
                 intervals.append((_at(kinds["accepted"]), _at(kinds["closed"])))
         assert _max_overlap(intervals) <= 2, agent
-    assert all(row.load == 0 for row in await offers.load_summary(stack.store))
+    assert all(row.load == 0 for row in await presence.load_summary(stack.store))
 
 
 async def _watch_capacity(stack, done: asyncio.Event) -> int:
     """Sample every agent's load while the test runs; returns how many samples were taken."""
     samples = 0
     while not done.is_set():
-        loads = await offers.load_summary(stack.store)
+        loads = await presence.load_summary(stack.store)
         assert all(row.load <= row.capacity for row in loads), loads
         samples += 1
         await asyncio.sleep(0.05)

@@ -10,7 +10,7 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from store import offers
+from store import presence
 from workflows import search_attributes as sa
 
 DIRECTORY = """
@@ -52,13 +52,13 @@ async def test_r1_2_starting_the_same_conversation_twice_keeps_one(acme):
     assert first.id == second.id
     assert second.result_run_id == first.result_run_id
     await acme.offered(first)
-    holds = [h for agent in ("ann", "bob") for h in await offers.holds_of(acme.store, agent)]
+    holds = [h for agent in ("ann", "bob") for h in await presence.holds_of(acme.store, agent)]
     assert [h.conversation_id for h in holds] == [conversation_id]
 
 
 async def test_r1_2_a_closed_conversation_id_cannot_be_started_again(acme):
     handle = await acme.start("acme", "sales")
-    await handle.execute_update("close", {"by": "gateway", "reason": "customer left"})
+    await handle.execute_update("close", {"by": "admin", "reason": "customer left"})
     await handle.result()
     with pytest.raises(WorkflowAlreadyStartedError):
         await acme.start("acme", "sales", conversation_id=acme.started[-1])
@@ -76,7 +76,7 @@ async def test_r1_3_unknown_or_disabled_target_fails_naming_the_field(acme, acco
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError) and cause.non_retryable
     assert needle in cause.message
-    assert await offers.queue_length(acme.store, _ref(account, skill)) == 0
+    assert await presence.queue_length(acme.store, _ref(account, skill)) == 0
 
 
 @pytest.mark.parametrize(("payload", "needle"), [
@@ -143,7 +143,7 @@ async def test_r2_2_decline_offers_the_next_agent_and_never_the_decliner_again(a
     view = await acme.wait_for(handle, lambda v: v["status"] == "queued")
     kinds = [e["kind"] for e in view["timeline"]]
     assert kinds.count("declined") == 2 and kinds[-1] == "queued"
-    assert all(row.load == 0 for row in await offers.load_summary(acme.store))
+    assert all(row.load == 0 for row in await presence.load_summary(acme.store))
 
 
 async def test_r2_3_queue_serves_highest_priority_then_oldest_when_an_agent_comes_online(acme):
@@ -172,7 +172,7 @@ async def test_r2_4_no_agent_exceeds_capacity_and_no_conversation_is_held_twice(
     views = [await acme.state(h) for h in handles]
     assert sum(v["status"] == "offered" for v in views) == 2
     assert {v["offer"]["agent"] for v in views if v["offer"]} == {"ann"}
-    ann = next(r for r in await offers.load_summary(acme.store) if r.id == "ann")
+    ann = next(r for r in await presence.load_summary(acme.store) if r.id == "ann")
     assert ann.load == ann.capacity == 2
 
 
@@ -217,7 +217,7 @@ async def test_r8_1_close_frees_capacity_and_ends_with_the_full_timeline(acme):
     assert [e["kind"] for e in result["timeline"]] == [
         "started", "rollover_decision", "offered", "accepted", "closed"]
     assert all(set(e) >= {"at", "kind", "actor", "account", "skill", "agent", "reason"} for e in result["timeline"])
-    assert next(r for r in await offers.load_summary(acme.store) if r.id == agent).load == 0
+    assert next(r for r in await presence.load_summary(acme.store) if r.id == agent).load == 0
 
 
 async def test_r8_1_closing_a_queued_conversation_leaves_the_queue(acme):
@@ -225,9 +225,9 @@ async def test_r8_1_closing_a_queued_conversation_leaves_the_queue(acme):
         await acme.set_status(agent, "offline")
     handle = await acme.start("acme", "sales")
     await acme.wait_for(handle, lambda v: v["status"] == "queued")
-    await handle.execute_update("close", {"by": "gateway", "reason": "customer left"})
+    await handle.execute_update("close", {"by": "admin", "reason": "customer left"})
     await handle.result()
-    assert await offers.queue_length(acme.store, _ref("acme", "sales")) == 0
+    assert await presence.queue_length(acme.store, _ref("acme", "sales")) == 0
 
 
 async def test_r8_1_a_close_that_arrives_while_routing_wins(acme):
@@ -236,17 +236,17 @@ async def test_r8_1_a_close_that_arrives_while_routing_wins(acme):
     The route's offer must not resurrect the conversation, and its hold must be released.
     """
     handles = [await acme.start("acme", "sales") for _ in range(8)]
-    closes = [h.execute_update("close", {"by": "gateway", "reason": "customer left"}) for h in handles]
+    closes = [h.execute_update("close", {"by": "admin", "reason": "customer left"}) for h in handles]
     await asyncio.gather(*closes)
     results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout=30)
     assert all(r["status"] == "closed" and r["timeline"][-1]["kind"] == "closed" for r in results)
-    assert all(r.load == 0 for r in await offers.load_summary(acme.store))
+    assert all(r.load == 0 for r in await presence.load_summary(acme.store))
 
 
 async def test_r8_3_commands_to_a_closed_conversation_are_refused(acme):
     handle = await acme.start("acme", "sales")
     await acme.offered(handle)
-    await handle.execute_update("close", {"by": "gateway", "reason": "bye"})
+    await handle.execute_update("close", {"by": "admin", "reason": "bye"})
     for name, body in (("accept", {"agent": "ann"}), ("close", {"by": "ann"})):
         with pytest.raises((WorkflowUpdateFailedError, RPCError)) as refused:
             await handle.execute_update(name, body)

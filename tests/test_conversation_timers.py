@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store import offers
+from store import presence
 
 DIRECTORY = """
 accounts:
@@ -51,18 +51,18 @@ async def test_r2_2_an_unanswered_offer_expires_and_the_next_agent_is_tried(acme
     await skip(21)
     view = await acme.wait_for(handle, lambda v: v["status"] == "queued")
     assert [e["agent"] for e in view["timeline"] if e["kind"] == "offer_expired"] == [first, view["timeline"][-3]["agent"]]
-    assert all(row.load == 0 for row in await offers.load_summary(acme.store))
+    assert all(row.load == 0 for row in await presence.load_summary(acme.store))
 
 
 async def test_r2_3_a_lost_wake_up_is_caught_by_the_queue_re_check(acme, skip):
     from datetime import datetime, timezone
 
     for agent in ("ann", "bob"):
-        await offers.set_status(acme.store, agent, "offline", datetime.now(timezone.utc))
+        await presence.set_status(acme.store, agent, "offline", datetime.now(timezone.utc))
     handle = await acme.start("acme", "sales")
     await acme.wait_for(handle, lambda v: v["status"] == "queued")
     # Presence changes without the wake-up signal: only the durable re-check timer can notice.
-    await offers.set_status(acme.store, "bob", "online", datetime.now(timezone.utc))
+    await presence.set_status(acme.store, "bob", "online", datetime.now(timezone.utc))
     await skip(31)
     await acme.offered(handle, "bob")
 
@@ -98,4 +98,4 @@ async def test_r8_1_an_idle_assigned_conversation_closes_on_the_skill_idle_timeo
     await skip(5 * 60 + 1)
     result = await handle.result()
     assert result["status"] == "closed" and result["timeline"][-1]["reason"] == "idle timeout"
-    assert next(r for r in await offers.load_summary(acme.store) if r.id == "ann").load == 0
+    assert next(r for r in await presence.load_summary(acme.store) if r.id == "ann").load == 0

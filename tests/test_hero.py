@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from routing.errors import Refusal
-from store import offers
+from store import presence
 from switchboard import heroes
 
 DIRECTORY = """
@@ -107,11 +107,11 @@ async def test_r7_2_email_and_voicemail_are_assigned_to_the_hero_whatever_their_
     # At capacity as well: assigned without taking a slot, and closing gives back none.
     second = await _start(acme, channel=channel)
     assert (await acme.wait_for(second, lambda v: v["status"] == "assigned"))["assignee"] == "ann"
-    assert next(r for r in await offers.load_summary(acme.store) if r.id == "ann").load == 1
+    assert next(r for r in await presence.load_summary(acme.store) if r.id == "ann").load == 1
     for h in (handle, second):
         await h.execute_update("close", {"by": "ann"})
         await h.result()
-    assert next(r for r in await offers.load_summary(acme.store) if r.id == "ann").load == 0
+    assert next(r for r in await presence.load_summary(acme.store) if r.id == "ann").load == 0
 
 
 async def test_r7_3_a_first_hero_does_not_move_the_open_conversation(acme):
@@ -135,15 +135,16 @@ async def test_r7_3_reassign_to_hero_moves_it_now(acme):
     assert view["assignee"] is None
     view = await acme.offered(handle, "ann")
     assert "reassigned_to_hero" in [e["kind"] for e in view["timeline"]]
-    assert await offers.holds_of(acme.store, "bob") == []
+    assert await presence.holds_of(acme.store, "bob") == []
 
 
 async def test_r7_3_reassign_to_hero_without_a_hero_is_refused(acme):
     handle = await _start(acme)
-    await acme.offered(handle)
+    view = await acme.offered(handle)
+    await handle.execute_update("accept", {"agent": view["offer"]["agent"]})
     before = await acme.state(handle)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update("reassign_to_hero", {"by": "ann"})
+        await handle.execute_update("reassign_to_hero", {"by": view["offer"]["agent"]})
     assert "has no hero" in refused.value.cause.message
     assert await acme.state(handle) == before
 
@@ -157,7 +158,7 @@ async def test_r7_4_replacing_the_hero_moves_the_open_conversation_at_once(acme)
     view = await acme.wait_for(handle, lambda v: v["status"] == "offered" and v["offer"]["agent"] == "bob")
     assert view["hero"] == "bob"
     assert any(e["kind"] == "reassigned_to_hero" and "R7.4" in (e["reason"] or "") for e in view["timeline"])
-    assert await offers.holds_of(acme.store, "ann") == []
+    assert await presence.holds_of(acme.store, "ann") == []
 
 
 async def test_r7_5_the_hero_transfers_it_away_and_stays_the_hero(acme):

@@ -48,7 +48,7 @@ class ReleasesFirst(Conversation):
     """A deliberately non-deterministic edit: releases capacity before the first routing step."""
 
     @workflow.run
-    async def run(self, start: Any, carry: ConversationState | None = None) -> dict[str, Any]:
+    async def run(self, start: Any = None, carry: Any = None) -> dict[str, Any]:
         if self.s is not None:
             await self._release()
         return await super().run(start, carry)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from store import offers
+from store import outbox, presence
 from workflows import search_attributes as sa
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -175,7 +175,7 @@ async def test_r3_7_handler_side_gets_both_skills_and_the_owner_brand_with_the_o
     assert (view["account"], view["skill"]) == (names.acme, "managed")
     assert (view["handler_account"], view["handler_skill"]) == (names.bpo, "acme-desk")
     assert view["brand_name"] == "Acme Motors"
-    [hold] = await offers.holds_of(stack.store, names.zed)
+    [hold] = await presence.holds_of(stack.store, names.zed)
     brand = hold.outcome["brand"]
     assert brand["url"] == "https://acme.example" and brand["logo"] == "https://acme.example/logo.png"
     assert brand["hours"] == "Mon-Fri 9-17" and brand["widget"] == "Hi from Acme"
@@ -193,7 +193,7 @@ async def test_r3_8_one_bot_serves_the_conversations_of_many_owners(world):
     for handle in handles:
         view = await stack.offered(handle, names.bot)
         assert view["brand_name"] == "Globex" and view["handler_account"] == names.bpo
-    assert len(await offers.holds_of(stack.store, names.bot)) == 4
+    assert len(await presence.holds_of(stack.store, names.bot)) == 4
 
 
 async def test_r3_handler_account_query_lists_exactly_what_the_handler_has(world):
@@ -223,9 +223,9 @@ async def test_r4_1_rollback_returns_it_to_the_owner_skill_it_came_from(world):
     view = await stack.offered(handle, names.ann)
     assert (view["account"], view["skill"]) == (names.acme, "managed")
     rolled = next(e for e in view["timeline"] if e["kind"] == "rolled_back")
-    assert rolled["actor"] == names.zed and "needs a refund" in rolled["reason"]
+    assert rolled["actor"] == names.zed and "with a note for the next agent" in rolled["reason"]
     assert [n["text"] for n in view["notes"]] == ["needs a refund"]
-    assert await offers.holds_of(stack.store, names.zed) == []
+    assert await presence.holds_of(stack.store, names.zed) == []
     attrs = (await handle.describe()).typed_search_attributes
     assert attrs.get(sa.HANDLER_ACCOUNT) is None and attrs.get(sa.ASSIGNED_AGENT) is None
 
@@ -248,7 +248,7 @@ async def test_r4_2_a_rolled_back_conversation_is_not_rolled_over_again(world):
     view = await stack.wait_for(handle, lambda v: v["status"] == "queued")
     assert view["handler_account"] is None
     assert [e["kind"] for e in view["timeline"]].count("rollover_decision") == 1
-    assert await offers.queue_length(stack.store, _ref(names.acme, "managed")) == 1
+    assert await presence.queue_length(stack.store, _ref(names.acme, "managed")) == 1
 
 
 async def test_r4_2_backup_does_not_fire_again_after_a_rollback(world):
@@ -278,13 +278,13 @@ async def test_r4_3_refused_rollbacks_change_nothing(world, who, body, needle):
         handle = await _assigned_to_handler(stack, names)
     body = {k: (getattr(names, v) if isinstance(v, str) and hasattr(names, v) else v) for k, v in body.items()}
     before = await stack.state(handle)
-    holds = await offers.load_summary(stack.store)
+    holds = await presence.load_summary(stack.store)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update("rollback", body)
     assert needle in refused.value.cause.message
     after = await stack.state(handle)
     assert {k: v for k, v in after.items() if k != "timeline"} == {k: v for k, v in before.items() if k != "timeline"}
-    assert await offers.load_summary(stack.store) == holds
+    assert await presence.load_summary(stack.store) == holds
 
 
 # ---- R5, data side ----------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ async def test_r5_1_owner_agents_are_not_offered_while_a_handler_has_it(world):
     await stack.set_status(names.ann, "online")  # wakes the owner's queue; this one is not in it
     view = await stack.wait_for(handle, lambda v: v["status"] == "queued")
     assert view["handler_account"] == names.bpo
-    assert await offers.holds_of(stack.store, names.ann) == []
+    assert await presence.holds_of(stack.store, names.ann) == []
     with pytest.raises(WorkflowUpdateFailedError):
         await handle.execute_update("accept", {"agent": names.ann})
 
@@ -314,7 +314,7 @@ async def test_r5_2_r5_4_owner_and_handler_managers_join_and_private_message_the
     assert view["notes"][-1] | {"at": None} == {"at": None, "by": manager, "text": "offer 10%",
                                                 "kind": "private_message", "to": names.zed}
     assert [e["kind"] for e in view["timeline"]][-2:] == ["joined", "private_message"]
-    [delivered] = await offers.feed(stack.store, names.zed)
+    [delivered] = await outbox.feed(stack.store, names.zed)
     assert delivered.payload == {"from": manager, "text": "offer 10%"}
 
 
@@ -334,7 +334,7 @@ async def test_r5_5_nobody_supervises_a_conversation_they_have_no_part_in(world,
     assert needle in refused.value.cause.message
     view = await stack.state(handle)
     assert view["participants"] == [] and view["notes"] == []
-    assert await offers.feed(stack.store, names.zed) == []
+    assert await outbox.feed(stack.store, names.zed) == []
 
 
 def _ref(account: str, skill: str):

@@ -77,7 +77,7 @@ async def _where(stack, skill: str) -> tuple[str, str]:
     """Start a conversation now; return who it was offered to and the decision's reason; close it."""
     handle = await stack.start("acme", skill)
     view = await stack.offered(handle)
-    await handle.signal("close", {"by": "gateway", "reason": "probe"})
+    await handle.signal("close", {"by": "admin", "reason": "probe"})
     # Not ``handle.result()``: waiting on a result lets this server skip time far ahead (years).
     # Polled to completion: a release still in flight would hold this server's clock for good.
     while (await handle.describe()).status != WorkflowExecutionStatus.COMPLETED:

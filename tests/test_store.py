@@ -21,8 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from routing.directory import Directory, Hero, SkillRef, Status
 from routing.errors import Refusal
-from routing.model import Release, RouteRequest
-from store import Store, directory, offers
+from routing.model import RouteRequest
+from store import Store, books, capacity, directory, presence
+from store import routing as steps
 from store import schema as t
 from store.db import _MIGRATIONS, database_url
 from store.directory import DirectoryError, parse_text, read_file
@@ -63,13 +64,14 @@ def crowd(agents: int, capacity: int) -> Directory:
 
 def request(conversation: str, step: int = 1, *, at: datetime = T0, priority: int = 0, skill: str = "sales",
             excluded: tuple[str, ...] = (), waiting_since: datetime | None = None) -> RouteRequest:
-    return RouteRequest(conversation_id=conversation, workflow_id=f"conversation-{conversation}", step=step,
-                        now=at, account="acme", skill=skill, customer="cust-1", channel="web", priority=priority,
-                        waiting_since=waiting_since or at, excluded=list(excluded))
+    return RouteRequest(conversation_id=conversation, workflow_id=f"conversation-{conversation}",
+                        first_run_id=f"run-{conversation}", step=step, now=at, account="acme", skill=skill,
+                        customer="cust-1", channel="web", priority=priority, arrived_at=waiting_since or at,
+                        excluded=list(excluded))
 
 
 async def loads(store: Store) -> dict[str, int]:
-    return {row.id: row.load for row in await offers.load_summary(store)}
+    return {row.id: row.load for row in await presence.load_summary(store)}
 
 
 async def rows(store: Store, table) -> list:
@@ -202,9 +204,9 @@ async def test_a_skill_that_opts_out_of_the_account_policy_stays_out_after_show_
 
 
 async def test_a_second_save_keeps_live_load_and_status_the_file_does_not_set(acme: Store) -> None:
-    await offers.route(acme, request("c-1"))
-    await offers.set_status(acme, "cy", "away", T0)  # cy's status is not in the file
-    await offers.set_status(acme, "bob", "offline", T0)  # bob's is: a reload sets it again
+    await steps.route(acme, request("c-1"))
+    await presence.set_status(acme, "cy", "away", T0)  # cy's status is not in the file
+    await presence.set_status(acme, "bob", "offline", T0)  # bob's is: a reload sets it again
     await directory.save(acme, parse_text(ACME.replace("capacity: 2", "capacity: 4"), "acme v2"))
 
     agents = {a.id: a for a in (await directory.load(acme)).account("acme").agents}
@@ -212,7 +214,7 @@ async def test_a_second_save_keeps_live_load_and_status_the_file_does_not_set(ac
     assert agents["cy"].status is Status.AWAY
     assert agents["bob"].status is Status.ONLINE
     assert (await loads(acme))["ann"] == 1
-    assert len(await offers.holds_of(acme, "ann")) == 1
+    assert len(await presence.holds_of(acme, "ann")) == 1
 
 
 async def test_an_invalid_file_is_refused_naming_the_field_and_the_stored_directory_is_untouched(
@@ -248,7 +250,7 @@ async def test_save_checks_a_directory_it_is_handed_and_changes_nothing_when_it_
 
 async def test_a_capacity_below_live_load_is_refused_and_nothing_is_half_saved(acme: Store) -> None:
     for conversation in ("c-1", "c-2", "c-3"):
-        await offers.route(acme, request(conversation))  # ann holds two, bob one
+        await steps.route(acme, request(conversation))  # ann holds two, bob one
     before = await directory.load(acme)
     # Brand and skills are written before agents: the refusal must take them back too.
     shrunk = ACME.replace("Acme Motors", "Acme Cars").replace("- id: phone", "- id: parts\n      - id: phone") \
@@ -261,7 +263,7 @@ async def test_a_capacity_below_live_load_is_refused_and_nothing_is_half_saved(a
 
 
 async def test_an_agent_holding_conversations_cannot_be_removed(acme: Store) -> None:
-    await offers.route(acme, request("c-1"))
+    await steps.route(acme, request("c-1"))
     holder = (await rows(acme, t.holds))[0].agent_id
     line = next(line for line in ACME.splitlines() if f"{{id: {holder}," in line)
     before = await directory.load(acme)
@@ -276,7 +278,7 @@ async def test_an_agent_can_move_to_a_new_account_while_the_old_one_is_removed(a
     moved = ACME.replace("  - id: bpo\n", "  - id: bureau\n").replace("account: bpo", "account: bureau")
     await directory.save(acme, parse_text(moved, "moved"))
     assert [a.id for a in (await directory.load(acme)).accounts] == ["acme", "bureau"]
-    assert (await offers.agent_row(acme, "zed")).account_id == "bureau"
+    assert (await presence.agent_row(acme, "zed")).account_id == "bureau"
 
 
 # --- capacity (SPEC R2.4) ---------------------------------------------------------------------------
@@ -293,9 +295,9 @@ async def check_r2_4_concurrent_reservations(url: str, *, agents: int = 3, capac
         slots = agents * capacity
         ids = [f"c-{n}" for n in range(conversations)]
 
-        outcomes = await asyncio.gather(*(offers.route(stores[n % connections], request(c, 1, priority=n % 3))
+        outcomes = await asyncio.gather(*(steps.route(stores[n % connections], request(c, 1, priority=n % 3))
                                           for n, c in enumerate(ids)))
-        offered = {c: o.offer.agent for c, (o, _) in zip(ids, outcomes) if o.offer}
+        offered = {c: o.offer_to for c, (o, _) in zip(ids, outcomes) if o.offer_to}
         assert len(offered) == slots  # only ever more load: whoever found nobody, found everyone full
         assert max(Counter(offered.values()).values()) <= capacity
         await _assert_consistent(first, capacity, conversations, held=slots)
@@ -303,20 +305,20 @@ async def check_r2_4_concurrent_reservations(url: str, *, agents: int = 3, capac
         # Step 2 for everyone at once: each offered agent declines (excluded), the queued try again;
         # every call is sent twice, as an activity retry running beside its first attempt would.
         later = T0 + timedelta(seconds=1)
-        again = await asyncio.gather(*(offers.route(stores[(n + k) % connections], request(
+        again = await asyncio.gather(*(steps.route(stores[(n + k) % connections], request(
             c, 2, at=later, excluded=(offered[c],) if c in offered else ())) for n, c in enumerate(ids) for k in (0, 1)))
         for c, (first_try, _), (retry, _) in zip(ids, again[::2], again[1::2]):
             assert first_try == retry  # one step, one answer
-            assert first_try.offer is None or first_try.offer.agent != offered.get(c)
+            assert first_try.offer_to is None or first_try.offer_to != offered.get(c)
         await _assert_consistent(first, capacity, conversations)
 
         # Slots freed while others were queueing stay free until a wake-up or the workflow's timer
         # routes the queue again (DESIGN "Queues wake up by push, with a safety net"): do that.
         for n, c in enumerate(ids):
-            await offers.route(stores[n % connections], request(c, 3, at=later))
+            await steps.route(stores[n % connections], request(c, 3, at=later))
         await _assert_consistent(first, capacity, conversations, held=slots)
 
-        await asyncio.gather(*(offers.release(stores[n % connections], Release(conversation_id=c, now=later))
+        await asyncio.gather(*(books.finish(stores[n % connections], c, later)
                                for n, c in enumerate(ids) for _ in (0, 1)))
         await _assert_consistent(first, capacity, 0, held=0)
     finally:
@@ -349,27 +351,26 @@ async def test_r2_4_the_database_refuses_a_load_past_capacity(acme: Store) -> No
 
 
 async def test_r2_1_route_offers_to_the_least_loaded_online_member_and_reserves_a_slot(acme: Store) -> None:
-    first, _ = await offers.route(acme, request("c-1"))
-    second, _ = await offers.route(acme, request("c-2"))
-    third, _ = await offers.route(acme, request("c-3"))
-    fourth, _ = await offers.route(acme, request("c-4"))
-    assert {first.offer.agent, second.offer.agent} == {"ann", "bob"}  # cy is offline
-    assert third.offer.agent == "ann" and fourth.offer is None
+    first, _ = await steps.route(acme, request("c-1"))
+    second, _ = await steps.route(acme, request("c-2"))
+    third, _ = await steps.route(acme, request("c-3"))
+    fourth, _ = await steps.route(acme, request("c-4"))
+    assert {first.offer_to, second.offer_to} == {"ann", "bob"}  # cy is offline
+    assert third.offer_to == "ann" and fourth.offer_to is None
     assert await loads(acme) == {"ann": 2, "bob": 1, "cy": 0, "zed": 0}
-    assert first.offer.expires_at == T0 + timedelta(seconds=30)
 
 
 async def test_route_is_idempotent_by_conversation_and_step(acme: Store) -> None:
-    first, _ = await offers.route(acme, request("c-1"))
-    again, _ = await offers.route(acme, request("c-1"))
+    first, _ = await steps.route(acme, request("c-1"))
+    again, _ = await steps.route(acme, request("c-1"))
     assert again == first
     assert sum((await loads(acme)).values()) == 1
 
-    await offers.set_status(acme, "ann", "offline", T0)
-    await offers.set_status(acme, "bob", "offline", T0)
-    queued, _ = await offers.route(acme, request("c-2"))
-    queued_again, _ = await offers.route(acme, request("c-2", waiting_since=T0 + timedelta(seconds=5)))
-    assert queued.offer is None and queued_again == queued
+    await presence.set_status(acme, "ann", "offline", T0)
+    await presence.set_status(acme, "bob", "offline", T0)
+    queued, _ = await steps.route(acme, request("c-2"))
+    queued_again, _ = await steps.route(acme, request("c-2", waiting_since=T0 + timedelta(seconds=5)))
+    assert queued.offer_to is None and queued_again == queued
     assert [(q.conversation_id, q.waiting_since) for q in await rows(acme, t.queue)] == [("c-2", T0)]
 
 
@@ -380,7 +381,7 @@ async def check_r2_4_retried_steps_racing_their_first_attempt(url: str) -> None:
     try:
         await directory.save(stores[0], crowd(2, 1))
         for n, conversation in enumerate(["c-1", "c-2", "c-3"]):  # the third finds nobody with room
-            outcomes = await asyncio.gather(*(offers.route(s, request(conversation, n + 1)) for s in stores))
+            outcomes = await asyncio.gather(*(steps.route(s, request(conversation, n + 1)) for s in stores))
             assert all(o == outcomes[0][0] for o, _ in outcomes)
         assert await loads(stores[0]) == {"agent-0": 1, "agent-1": 1}
         assert [q.conversation_id for q in await rows(stores[0], t.queue)] == ["c-3"]
@@ -396,13 +397,13 @@ async def test_r2_4_a_retried_step_racing_its_first_attempt_takes_one_slot(tmp_p
 
 async def test_rerouting_moves_the_slot_and_wakes_the_queue(acme: Store) -> None:
     """A declined offer (next step, agent excluded) frees the old slot before taking the next."""
-    await offers.set_status(acme, "bob", "offline", T0)
-    first, _ = await offers.route(acme, request("c-1"))
-    await offers.route(acme, request("c-2"))
-    queued, _ = await offers.route(acme, request("c-3", at=T0 + timedelta(seconds=1)))
-    assert first.offer.agent == "ann" and queued.offer is None
-    moved, wakes = await offers.route(acme, request("c-1", 2, excluded=("ann",)))
-    assert moved.offer is None  # nobody else online: c-1 waits too
+    await presence.set_status(acme, "bob", "offline", T0)
+    first, _ = await steps.route(acme, request("c-1"))
+    await steps.route(acme, request("c-2"))
+    queued, _ = await steps.route(acme, request("c-3", at=T0 + timedelta(seconds=1)))
+    assert first.offer_to == "ann" and queued.offer_to is None
+    moved, wakes = await steps.route(acme, request("c-1", 2, excluded=("ann",)))
+    assert moved.offer_to is None  # nobody else online: c-1 waits too
     assert wakes == ["conversation-c-3"]
     assert await loads(acme) == {"ann": 1, "bob": 0, "cy": 0, "zed": 0}
 
@@ -411,16 +412,16 @@ async def test_rerouting_moves_the_slot_and_wakes_the_queue(acme: Store) -> None
 
 
 async def test_release_frees_the_slot_wakes_the_queue_head_and_is_idempotent(acme: Store) -> None:
-    await offers.set_status(acme, "bob", "offline", T0)
-    await offers.route(acme, request("c-1"))
-    await offers.route(acme, request("c-2"))
-    await offers.route(acme, request("c-3"))  # queued: ann is full
-    assert await offers.release(acme, Release(conversation_id="c-1", now=T0)) == ["conversation-c-3"]
-    assert await offers.release(acme, Release(conversation_id="c-1", now=T0)) == []
+    await presence.set_status(acme, "bob", "offline", T0)
+    await steps.route(acme, request("c-1"))
+    await steps.route(acme, request("c-2"))
+    await steps.route(acme, request("c-3"))  # queued: ann is full
+    assert await books.finish(acme, "c-1", T0) == ["conversation-c-3"]
+    assert await books.finish(acme, "c-1", T0) == []
     assert (await loads(acme))["ann"] == 1
-    assert await offers.release(acme, Release(conversation_id="c-3", now=T0)) == []  # leaves the queue
+    assert await books.finish(acme, "c-3", T0) == []  # leaves the queue
     assert await rows(acme, t.queue) == []
-    assert await offers.release(acme, Release(conversation_id="never-seen", now=T0)) == []
+    assert await books.finish(acme, "never-seen", T0) == []
 
 
 # --- presence ---------------------------------------------------------------------------------------
@@ -428,10 +429,10 @@ async def test_release_frees_the_slot_wakes_the_queue_head_and_is_idempotent(acm
 
 async def test_set_status_refuses_an_unknown_agent_or_status_naming_it(acme: Store) -> None:
     with pytest.raises(Refusal, match="unknown agent 'nobody'") as info:
-        await offers.set_status(acme, "nobody", "online", T0)
+        await presence.set_status(acme, "nobody", "online", T0)
     assert (info.value.kind, info.value.field) == ("UnknownAgent", "agent")
     with pytest.raises(Refusal, match="'busy' is not one of online, away, offline") as info:
-        await offers.set_status(acme, "ann", "busy", T0)
+        await presence.set_status(acme, "ann", "busy", T0)
     assert info.value.field == "status"
     assert {a.id: a.status for a in (await directory.load(acme)).account("acme").agents}["ann"] is Status.ONLINE
 
@@ -441,24 +442,24 @@ async def test_set_status_refuses_an_unknown_agent_or_status_naming_it(acme: Sto
 
 async def test_r2_3_queue_heads_are_highest_priority_then_oldest(acme: Store) -> None:
     for agent in ("ann", "bob"):
-        await offers.set_status(acme, agent, "offline", T0)
+        await presence.set_status(acme, agent, "offline", T0)
     for n, (priority, age) in enumerate([(0, 50), (5, 10), (0, 90), (5, 40), (-1, 100)]):
-        outcome, _ = await offers.route(acme, request(f"q-{n}", priority=priority,
+        outcome, _ = await steps.route(acme, request(f"q-{n}", priority=priority,
                                                       waiting_since=T0 - timedelta(seconds=age)))
-        assert outcome.offer is None
+        assert outcome.offer_to is None
     # ann (capacity 2) comes online: room for the two best; bob (capacity 1): room for one.
-    assert await offers.set_status(acme, "ann", "online", T0) == ["conversation-q-3", "conversation-q-1"]
-    assert await offers.set_status(acme, "bob", "online", T0) == ["conversation-q-3"]
+    assert await presence.set_status(acme, "ann", "online", T0) == ["conversation-q-3", "conversation-q-1"]
+    assert await presence.set_status(acme, "bob", "online", T0) == ["conversation-q-3"]
     async with acme.engine.connect() as conn:
-        assert await offers.heads_for(conn, "cy") == []  # offline: no room to offer
-        assert await offers.heads_for(conn, "ann", exclude="q-3") == ["conversation-q-1", "conversation-q-2"]
+        assert await capacity.heads_for(conn, "cy") == []  # offline: no room to offer
+        assert await capacity.heads_for(conn, "ann", exclude="q-3") == ["conversation-q-1", "conversation-q-2"]
 
 
 async def test_r2_3_heads_are_only_from_the_agents_own_skills(acme: Store) -> None:
-    await offers.set_status(acme, "ann", "offline", T0)
-    await offers.set_status(acme, "bob", "offline", T0)
-    await offers.route(acme, request("p-1", skill="phone", priority=9))
-    await offers.route(acme, request("s-1"))
-    assert await offers.set_status(acme, "bob", "online", T0) == ["conversation-s-1"]  # bob has no phone
-    assert await offers.queue_length(acme, SkillRef(account="acme", skill="phone")) == 1
+    await presence.set_status(acme, "ann", "offline", T0)
+    await presence.set_status(acme, "bob", "offline", T0)
+    await steps.route(acme, request("p-1", skill="phone", priority=9))
+    await steps.route(acme, request("s-1"))
+    assert await presence.set_status(acme, "bob", "online", T0) == ["conversation-s-1"]  # bob has no phone
+    assert await presence.queue_length(acme, SkillRef(account="acme", skill="phone")) == 1
 

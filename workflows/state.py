@@ -1,4 +1,8 @@
-"""The conversation's state: one pydantic object, carried across continue-as-new."""
+"""The conversation's state: one pydantic object, carried across continue-as-new.
+
+Bounded whatever the conversation receives (SPEC R9.3): it keeps its most recent notes and
+timeline events; older ones stay readable in the history of earlier runs.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from pydantic import BaseModel
 
 from routing.directory import SkillRef
 from routing.model import ConversationStatus, Event, Note, Offer, Origin, StartConversation
+
+NOTES_KEPT = 20  # x 4,000 characters at most (R9.1): 80 kB
+TIMELINE_KEPT = 200  # events; each reason is bounded by the inputs it quotes
+PARTICIPANTS_KEPT = 50
 
 
 class ConversationState(BaseModel):
@@ -31,26 +39,36 @@ class ConversationState(BaseModel):
     rollover_mode: str | None = None
     notes: list[Note] = []
     timeline: list[Event] = []
+    earlier_events: int = 0  # timeline events dropped from this state (kept in earlier runs' histories)
     participants: list[str] = []  # managers who joined
     # Routing bookkeeping.
-    started_at: datetime
-    waiting_since: datetime
-    step: int = 0
+    arrived_at: datetime  # the workflow's start: queue order (R2.3)
+    step: int = 0  # the last routing step asked of the store; never reused
+    changes: int = 0  # bumped by every change that moves a deadline: the wait re-arms on it
+    pending: str | None = None  # why the conversation must be routed again (carried across runs)
     target: SkillRef | None = None  # None until the policy has placed it
+    owner_skill: str | None = None  # the owner skill it was last in: where a rollback goes (R4.1)
     excluded: list[str] = []  # agents who declined or let an offer expire in this attempt
     policy_applies: bool = True  # False after a rollback (SPEC R4.2)
     backup_deadline: datetime | None = None
     backup_handler: SkillRef | None = None
     idle_timeout: float | None = None
     last_activity: datetime | None = None
+    recheck_at: datetime | None = None  # the queue's safety net (DESIGN "Queues wake up")
+    rechecks: int = 0  # re-checks in a row that found nobody: the net backs off
     # After a transfer (SPEC R6): where it came from (the way back), and its fallback.
     origin: Origin | None = None
     fallback_deadline: datetime | None = None
     fallback_to: SkillRef | None = None
 
     @classmethod
-    def opened(cls, start: StartConversation, now: datetime) -> ConversationState:
-        return cls(**start.model_dump(), started_at=now, waiting_since=now, last_activity=now)
+    def opened(cls, start: StartConversation, arrived_at: datetime, now: datetime) -> ConversationState:
+        return cls(**start.model_dump(), arrived_at=arrived_at, last_activity=now, owner_skill=start.skill)
+
+    @property
+    def here(self) -> SkillRef:
+        """The skill the conversation is in now (the owner's until the policy placed it)."""
+        return self.target or SkillRef(account=self.account, skill=self.skill)
 
     def view(self) -> dict[str, Any]:
         """The ``state`` query result (CONTRACT): the public keys, JSON-ready."""
@@ -59,13 +77,26 @@ class ConversationState(BaseModel):
     def record(self, at: datetime, kind: str, *, reason: str | None = None, actor: str | None = None,
                agent: str | None = None, account: str | None = None, skill: str | None = None) -> None:
         """Append a timeline event; account/skill default to where the conversation is now."""
-        where = self.target or SkillRef(account=self.account, skill=self.skill)
-        self.timeline.append(Event(at=at, kind=kind, actor=actor, agent=agent, reason=reason,
-                                   account=account or where.account, skill=skill or where.skill))
+        where = self.here
+        self.extend([Event(at=at, kind=kind, actor=actor, agent=agent, reason=reason,
+                           account=account or where.account, skill=skill or where.skill)])
+
+    def extend(self, events: list[Event]) -> None:
+        self.timeline.extend(events)
+        if len(self.timeline) > TIMELINE_KEPT:
+            dropped = len(self.timeline) - TIMELINE_KEPT
+            self.timeline, self.earlier_events = self.timeline[dropped:], self.earlier_events + dropped
+
+    def add_note(self, note: Note) -> None:
+        self.notes = [*self.notes, note][-NOTES_KEPT:]
+
+    def join(self, manager: str) -> None:
+        if manager not in self.participants:
+            self.participants = [*self.participants, manager][-PARTICIPANTS_KEPT:]
 
 
 VIEW_KEYS = {
     "conversation_id", "account", "brand_name", "skill", "handler_account", "handler_skill", "channel",
     "customer", "first_message", "priority", "attributes", "status", "offer", "assignee", "hero",
-    "rollover_mode", "notes", "timeline", "participants",
+    "rollover_mode", "notes", "timeline", "participants", "earlier_events",
 }

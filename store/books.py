@@ -1,0 +1,85 @@
+"""The books of each conversation: its current routing step and whether it has closed.
+
+Every store command that changes a conversation's holds or queue place enters its books first
+(``enter``), under the conversation's lock: a step older than the current one, or any command
+after close, changes nothing and says so (DESIGN "Every step is fenced"). The run chain that
+first used an id owns it: another chain with the same id is refused (SPEC R8.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from routing.errors import Refusal
+from routing.limits import quote
+from routing.model import RouteRequest
+from store import capacity
+from store import schema as t
+from store.db import Store, lock
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a step stands: ``replay`` is the recorded result of this very step (a retry);
+    ``stale`` says the conversation moved on or closed."""
+
+    stale: bool = False
+    replay: dict[str, Any] | None = None
+
+
+async def enter(conn: AsyncConnection, req: RouteRequest) -> Entry:
+    """Lock the conversation and check ``req.step`` against its books (opening them at its first step)."""
+    await lock(conn, req.conversation_id)
+    row = (await conn.execute(select(t.conversations).where(
+        t.conversations.c.conversation_id == req.conversation_id))).first()
+    if row is None:
+        await conn.execute(insert(t.conversations).values(
+            conversation_id=req.conversation_id, workflow_id=req.workflow_id, first_run_id=req.first_run_id,
+            account_id=req.account, skill_id=req.skill, step=0, started_at=req.arrived_at))
+        return Entry()
+    if row.first_run_id != req.first_run_id:
+        raise Refusal("IdReused", f"conversation id {quote(req.conversation_id)} was used by a conversation started "
+                                  f"{row.started_at.isoformat()}; ids are never reused (SPEC R8.4)",
+                      field="conversation_id")
+    if row.closed_at is not None or row.step > req.step:
+        return Entry(stale=True)
+    if row.step == req.step and row.result is not None:
+        return Entry(replay=row.result)
+    return Entry()
+
+
+async def record(conn: AsyncConnection, req: RouteRequest, result: dict[str, Any]) -> None:
+    """The step is taken: it is now the current one, and a retry of it gets ``result`` back."""
+    await conn.execute(update(t.conversations).where(t.conversations.c.conversation_id == req.conversation_id)
+                       .values(step=req.step, result=result))
+
+
+async def finish(store: Store, conversation_id: str, now: datetime) -> list[str]:
+    """Close the books and free whatever the conversation holds (slot, queue place); idempotent,
+    and every later step of it changes nothing. Returns queued workflows to wake."""
+    async with store.transaction() as conn:
+        await lock(conn, conversation_id)
+        await conn.execute(update(t.conversations).where(t.conversations.c.conversation_id == conversation_id,
+                                                         t.conversations.c.closed_at.is_(None))
+                           .values(closed_at=now))
+        await conn.execute(delete(t.queue).where(t.queue.c.conversation_id == conversation_id))
+        return await capacity.free(conn, conversation_id, now)
+
+
+async def open_conversations(store: Store, *, limit: int = 500) -> list[tuple[str, str]]:
+    """(conversation id, workflow id) of everything the books count as open or holding something:
+    what the reconciler checks against Temporal."""
+    async with store.engine.connect() as conn:
+        found: dict[str, str] = {}
+        for table in (t.holds, t.queue):
+            for r in await conn.execute(select(table.c.conversation_id, table.c.workflow_id).limit(limit)):
+                found.setdefault(r.conversation_id, r.workflow_id)
+        for r in await conn.execute(select(t.conversations.c.conversation_id, t.conversations.c.workflow_id)
+                                    .where(t.conversations.c.closed_at.is_(None)).limit(limit)):
+            found.setdefault(r.conversation_id, r.workflow_id)
+    return list(found.items())[:limit]

@@ -1,0 +1,58 @@
+"""Who a principal is, as the directory knows it now (SPEC R5): the facts the pure rules of
+``routing.visibility`` judge a command by. A principal is an agent id (a person or a bot, with
+the role the directory gives it), ``gateway:<name>`` (a channel gateway) or ``admin``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from routing.errors import Refusal, unknown
+from routing.limits import quote
+from routing.visibility import Party
+from store import schema as t
+from store.db import Store
+
+ADMIN = "admin"
+GATEWAY_PREFIX = "gateway:"
+_GATEWAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+async def agent_party(conn: AsyncConnection, agent_id: str) -> Party:
+    """An agent as a caller, or a refusal naming them (unknown, deactivated)."""
+    row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id))).first()
+    if row is None:
+        raise unknown("agent", agent_id)
+    if not row.active:
+        raise Refusal("AgentInactive", f"agent {quote(agent_id)} is deactivated", field="by")
+    return Party(id=row.id, role=row.config.get("role", "agent"), account=row.account_id)
+
+
+async def principal(conn: AsyncConnection, name: str) -> Party:
+    """Any principal as a caller; a refusal when the directory does not know it."""
+    if name == ADMIN:
+        return Party(id=ADMIN, role="admin")
+    if name.startswith(GATEWAY_PREFIX):
+        gateway = name.removeprefix(GATEWAY_PREFIX)
+        if not _GATEWAY_NAME.match(gateway):
+            raise Refusal("InvalidInput", f"principal {quote(name)}: a gateway name is letters, digits, '.', '_' "
+                                          "and '-'", field="principal")
+        row = (await conn.execute(select(t.gateways.c.accounts).where(t.gateways.c.name == gateway))).first()
+        limit = row.accounts if row is not None else None
+        return Party(id=name, role="gateway", accounts=frozenset(limit) if limit is not None else None)
+    try:
+        return await agent_party(conn, name)
+    except Refusal as refusal:
+        if refusal.kind == "UnknownAgent":
+            raise Refusal("UnknownAgent", f"unknown agent {quote(name)}: a principal is an agent of the "
+                                          "directory, 'gateway:<name>' or 'admin'", field="principal") from None
+        raise
+
+
+async def party(store: Store, name: str) -> Party:
+    """``principal`` in a read transaction of its own (the workflow's rights check)."""
+    async with store.engine.connect() as conn:
+        return await principal(conn, name)

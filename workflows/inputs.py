@@ -1,0 +1,37 @@
+"""Raw inputs of updates and signals, parsed by the workflow itself (DESIGN "Nothing from outside
+is trusted"): a missing, extra, mistyped or undecodable payload is a ``Refusal``, never a failed
+workflow task."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RawValue
+
+with workflow.unsafe.imports_passed_through():
+    from routing.errors import Refusal
+    from routing.model import parse
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def decoded(values: Sequence[RawValue], verb: str) -> list[Any]:
+    """Signal payloads as plain JSON values; an undecodable one is refused by name."""
+    out = []
+    for raw in values:
+        try:
+            out.append(workflow.payload_converter().from_payload(raw.payload))
+        except Exception:  # any converter error: the payload is the sender's fault, not ours
+            encoding = raw.payload.metadata.get("encoding", b"?").decode(errors="replace")[:40]
+            raise Refusal("InvalidInput", f"{verb}: the input could not be decoded (encoding {encoding!r})") from None
+    return out
+
+
+def command(model: type[M], args: Sequence[Any], verb: str) -> M:
+    """The one JSON object a command takes, as ``model``."""
+    if len(args) != 1:
+        raise Refusal("InvalidInput", f"{verb}: expected one JSON object as input, got {len(args)} inputs")
+    return parse(model, args[0], verb)
