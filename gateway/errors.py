@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from routing.errors import Refusal
+from routing.limits import QUOTE_MAX, quote
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +83,18 @@ def from_update(exc: WorkflowUpdateFailedError) -> ApiError:
     return ApiError(409, "Refused", str(getattr(cause, "message", cause)))
 
 
-def _response(error: ApiError) -> JSONResponse:
+def response(error: ApiError) -> JSONResponse:
+    """The error as the JSON response every route answers with."""
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     body = Error(error=error.code, message=error.message, field=error.field)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=error.status, headers=headers)
 
 
 def _validation(exc: RequestValidationError) -> ApiError:
-    """The first problem of a request, naming where it is: ``body.agent``, ``query.page_size``."""
+    """The first problem of a request, naming where it is (``body.agent``, ``query.page_size``) and
+    quoting at most a short prefix of the bad value (SPEC R9.2)."""
     first = exc.errors()[0]
-    loc = [str(p) for p in first.get("loc", ())]
-    field = ".".join(loc) or "body"
+    field = ".".join(str(p) if len(str(p)) <= QUOTE_MAX else quote(p) for p in first.get("loc", ())) or "body"
     if first.get("type") == "json_invalid":
         return ApiError(400, "BadRequest", f"body: not valid JSON ({first.get('ctx', {}).get('error', 'syntax')})",
                         field="body")
@@ -103,42 +105,42 @@ def _validation(exc: RequestValidationError) -> ApiError:
         message = f"{field}: unknown field"
     else:
         value = first.get("input")
-        shown = f" = {value!r}" if isinstance(value, (str, int, float, bool)) or value is None else ""
+        shown = f" = {quote(value)}" if isinstance(value, (str, int, float, bool)) or value is None else ""
         message = f"{field}{shown}: {detail}"
     return ApiError(422, "InvalidInput", message, field=field)
 
 
 _HTTP_CODES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-               405: "MethodNotAllowed", 415: "UnsupportedMediaType", 422: "InvalidInput"}
+               405: "MethodNotAllowed", 415: "UnsupportedMediaType", 422: "InvalidInput", 429: "TooManyRequests"}
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return _response(exc)
+        return response(exc)
 
     @app.exception_handler(Refusal)
     async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
-        return _response(refused(exc))
+        return response(refused(exc))
 
     @app.exception_handler(WorkflowUpdateFailedError)
     async def _update(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
-        return _response(from_update(exc))
+        return response(from_update(exc))
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     async def _update_timeout(_: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
-        return _response(unavailable("the command got no answer in time (is a worker running on the task queue?)"))
+        return response(unavailable("the command got no answer in time (is a worker running on the task queue?)"))
 
     @app.exception_handler(RPCError)
     async def _rpc(_: Request, exc: RPCError) -> JSONResponse:
         log.warning("Temporal call failed: %s", exc)
-        return _response(from_rpc(exc, "Temporal"))
+        return response(from_rpc(exc, "this request"))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _response(_validation(exc))
+        return response(_validation(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "Error")
-        return _response(ApiError(exc.status_code, code, str(exc.detail)))
+        return response(ApiError(exc.status_code, code, str(exc.detail)))

@@ -1,0 +1,131 @@
+"""SPEC R9 at the HTTP gateway's edge (bounds, bad bodies, Temporal's errors by their kind), R5.5
+for gateway principals the directory does not list, and read paths that one stuck conversation
+must not break. Real servers, as in ``test_gateway`` (whose ``world`` fixture this module uses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import insert, select
+from temporalio.api.common.v1 import WorkflowType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest, StartWorkflowExecutionRequest
+from temporalio.service import RPCError, RPCStatusCode
+
+from gateway import create_app
+from gateway.errors import from_rpc
+from store import offers, schema, tokens
+from switchboard import heroes
+from test_gateway import _directory, _run, _sse, world  # noqa: F401  (world: the fixture)
+from workflows.conversation import workflow_id
+
+LONG = "x" * 10_000
+SHORT = 300  # a refusal's message stays this short whatever the input
+
+
+def _refused(response: httpx.Response, field: str, status: int = 422) -> None:
+    assert response.status_code == status, response.text[:300]
+    error = response.json()
+    assert error["field"] == field and field in error["message"], error
+    assert len(error["message"]) <= SHORT, f"{len(error['message'])} characters: {error['message'][:100]}"
+
+
+# ---- R9.1, R9.2: bounds on every field, refused at the edge with a short quote ---------------------
+
+BAD_BODIES = [  # (verb, body, field)
+    ("close", {"reason": LONG}, "body.reason"),
+    ("close", {"by": "a" * 201}, "body.by"),
+    ("decline", {"reason": "r" * 4001}, "body.reason"),
+    ("transfer", {"skill": "other", "note": LONG}, "body.note"),
+    ("transfer", {"skill": "other", "warm_message": LONG}, "body.warm_message"),
+    ("transfer", {"account": "acme\x01", "skill": "other"}, "body.account"),
+    ("transfer", {"skill": "s" * 201}, "body.skill"),
+    ("rollback", {"note": LONG}, "body.note"),
+    ("private_message", {"text": LONG}, "body.text"),
+    ("private_message", {"text": "hi", "to": "zed\x00"}, "body.to"),
+    ("join", {"manager": LONG}, "body.manager"),
+]
+
+
+@pytest.mark.parametrize(("verb", "body", "field"), BAD_BODIES)
+async def test_r9_2_gateway_refuses_oversized_note_with_short_quote(world, verb, body, field):
+    conversation_id = await world.assigned("sales", "ann")
+    before = await world.stack.state(world.stack.handle(conversation_id))
+    _refused(await world.call("admin", "POST", f"/conversations/{conversation_id}/{verb}", body), field)
+    after = await world.stack.state(world.stack.handle(conversation_id))
+    assert after["timeline"] == before["timeline"], "refused before anything ran"
+
+
+async def test_r9_1_every_path_and_query_id_is_bounded_with_a_short_quote(world):
+    acme, ann = world.acme, world.name("ann")
+    for method, path, body, params, field in (
+            ("GET", f"/conversations/{LONG}", None, {}, "path.conversation_id"),
+            ("POST", f"/conversations/{LONG}/close", {}, {}, "path.conversation_id"),
+            ("PUT", f"/agents/{LONG}/status", {"status": "online"}, {}, "path.agent_id"),
+            ("GET", f"/agents/{LONG}/offers", None, {}, "path.agent_id"),
+            ("GET", f"/agents/{ann}%01/offers", None, {}, "path.agent_id"),
+            ("GET", f"/accounts/{LONG}/conversations", None, {}, "path.account_id"),
+            ("GET", f"/accounts/{acme}/conversations", None, {"skill": LONG}, "query.skill"),
+            ("GET", f"/accounts/{acme}/conversations", None, {"handler": "bpo\x07"}, "query.handler"),
+            ("PUT", f"/accounts/{acme}/customers/{LONG}/hero", {"agent": ann}, {}, "path.customer"),
+            ("PUT", f"/accounts/{acme}/customers/vip/hero", {"agent": LONG}, {}, "body.agent"),
+            ("PUT", f"/accounts/{acme}/customers/vip/hero", {"inbox": "sales\x00"}, {}, "body.inbox")):
+        _refused(await world.call("admin", method, path, body, **params), field)
+
+
+async def test_r9_1_long_customer_id_and_huge_first_message_are_422_not_503(world):
+    base = {"account": world.acme, "skill": "sales", "channel": "web", "customer": "cust-1"}
+    for change, field in (({"customer": "c" * 3000}, "body.customer"),
+                          ({"customer": "cust\x00-1"}, "body.customer"),
+                          ({"first_message": "m" * 4001}, "body.first_message"),
+                          ({"first_message": "m" * 2_500_000}, "body"),  # over the body limit: never read
+                          ({"attributes": {f"k{i}": i for i in range(51)}}, "body.attributes"),
+                          ({"attributes": {"a": LONG}}, "body.attributes")):
+        conversation_id = f"g-{uuid.uuid4().hex[:12]}"
+        _refused(await world.call("web", "POST", "/conversations", {"conversation_id": conversation_id,
+                                                                    **base, **change}), field)
+        assert not [w async for w in world.stack.client.list_workflows(
+            f"WorkflowId = '{workflow_id(conversation_id)}'")], "nothing started"
+
+
+async def test_r9_2_control_character_in_the_customer_path_is_422_and_writes_no_hero(world):
+    response = await world.call("mia", "PUT", f"/accounts/{world.acme}/customers/cust%00-7/hero",
+                                {"agent": world.name("ann")})
+    _refused(response, "path.customer")
+    async with world.stack.store.engine.connect() as conn:
+        rows = list(await conn.execute(select(schema.heroes).where(schema.heroes.c.account_id == world.acme)))
+    assert rows == [], "nothing written"
+
+
+async def test_r9_2_deeply_nested_body_is_422_not_500(world):
+    start = (f'{{"conversation_id": "g-{uuid.uuid4().hex[:12]}", "account": "{world.acme}", "skill": "sales", '
+             '"channel": "web", "customer": "c", "attributes": ')
+    headers = {"Authorization": f"Bearer {world.bearer['web']}", "Content-Type": "application/json"}
+    for levels, field in ((10_000, "body"), (30, "body.attributes"), (6, "body.attributes")):
+        body = start + '{"a": ' * levels + "1" + "}" * levels + "}"
+        response = await world.http.post("/conversations", content=body.encode(), headers=headers)
+        _refused(response, field)
+    deep_list = b"[" * 20_000 + b"]" * 20_000  # not even an object
+    response = await world.http.post(f"/conversations/{uuid.uuid4().hex}/close", content=deep_list, headers=headers)
+    _refused(response, "body")
+
+
+async def test_r9_2_body_of_several_megabytes_is_422_never_5xx(world):
+    headers = {"Authorization": f"Bearer {world.bearer['admin']}", "Content-Type": "application/json"}
+    big = b'{"reason": "' + b"r" * 5_000_000 + b'"}'
+    response = await world.http.post("/conversations/c-1/close", content=big, headers=headers)
+    _refused(response, "body")
+    assert "65536" in response.json()["message"]
+
+    async def chunks():  # no Content-Length: the limit holds while reading
+        for _ in range(100):
+            yield b" " * 50_000
+
+    response = await world.http.post("/conversations/c-1/close", content=chunks(), headers=headers)
+    _refused(response, "body")
+
