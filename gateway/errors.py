@@ -2,8 +2,9 @@
 
 400 unreadable request, 401 no valid token, 403 the caller may not, 404 nothing there (or nothing
 the caller may know of, SPEC R5), 409 the conversation's state refuses it now, 422 the input is
-invalid, 503 Temporal or the worker did not answer. A refusal keeps its kind as the code
-(``NoOffer``, ``UnknownSkill``, ...), so a client can tell them apart without parsing messages.
+invalid (outside SPEC R9.1's bounds included), 429 Temporal asks to slow down, 503 Temporal or
+the worker did not answer. A refusal keeps its kind as the code (``NoOffer``, ``UnknownSkill``,
+...), so a client can tell them apart without parsing messages.
 """
 
 from __future__ import annotations
@@ -65,9 +66,23 @@ def unavailable(message: str) -> ApiError:
     return ApiError(503, "Unavailable", message)
 
 
+# Temporal's answer by its gRPC status: what the caller can do about it. Anything else (CANCELLED,
+# DEADLINE_EXCEEDED, UNAVAILABLE, INTERNAL, PERMISSION_DENIED, ...) is Temporal or the worker not
+# answering, or the gateway's own setup: 503, and the caller may retry.
+_RPC = {RPCStatusCode.ALREADY_EXISTS: (409, "AlreadyExists"),
+        RPCStatusCode.FAILED_PRECONDITION: (409, "Conflict"),
+        RPCStatusCode.INVALID_ARGUMENT: (422, "InvalidInput"),
+        RPCStatusCode.RESOURCE_EXHAUSTED: (429, "TooManyRequests")}
+
+
 def from_rpc(exc: RPCError, what: str) -> ApiError:
+    """A failed Temporal call as the HTTP status that fits it (NOT_FOUND 404, ALREADY_EXISTS and
+    FAILED_PRECONDITION 409, INVALID_ARGUMENT 422, RESOURCE_EXHAUSTED 429, the rest 503)."""
     if exc.status is RPCStatusCode.NOT_FOUND:
         return not_found(what)
+    if exc.status in _RPC:
+        status, code = _RPC[exc.status]
+        return ApiError(status, code, f"{what}: Temporal: {exc.message}")
     if exc.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
         return unavailable(f"{what}: no answer in time (is a worker running on the task queue?)")
     return unavailable(f"{what}: Temporal: {exc.message}")
