@@ -391,14 +391,25 @@ def token() -> None:
 @run_async
 async def token_create(principal: str) -> None:
     """Create a token for PRINCIPAL: an agent id, gateway:<name> or admin. The token is printed
-    once, as the last line: keep it, it cannot be shown again."""
+    once, as the last line: keep it, it cannot be shown again. A gateway must be in the directory's
+    `gateways:` list first: the HTTP gateway serves an unlisted one nothing (gateway/auth.py)."""
     store = await Store.open(Settings.from_env().database_url)
     try:
+        await _listed_gateway(store, principal)
         plain = await tokens.create(store, principal)
     finally:
         await store.close()
     click.echo(f"token for {principal} (shown once; only its hash is stored):")
     click.echo(plain)
+
+
+async def _listed_gateway(store: Store, principal: str) -> None:
+    name = principal.removeprefix(tokens.GATEWAY_PREFIX)
+    if principal.startswith(tokens.GATEWAY_PREFIX) and name and name not in {
+            g.name for g in (await directory.load(store)).gateways}:
+        raise click.ClickException(f"{principal} is not in the directory's gateways: list, so the HTTP gateway "
+                                   f"would serve it no account; add {{name: {name}, accounts: [...]}} to the "
+                                   "directory file (no accounts: every account), load it, then create its token")
 
 
 @token.command(name="revoke")

@@ -175,3 +175,34 @@ async def test_contract_temporal_errors_map_to_the_status_that_fits_not_all_503(
     got = {code: from_rpc(exc, "conversation 'c-1'").status for code, exc in {**real, **made}.items()}
     assert got == expected
 
+
+# ---- R5.5: a gateway serves only what the directory lists for it --------------------------------------
+
+async def test_r5_5_gateway_without_directory_entry_serves_no_account(world):
+    conversation_id = await world.start("sales")  # as web, limited to acme
+    stray = await tokens.create(world.stack.store, f"gateway:stray{world.n}")  # never listed
+    body = {"conversation_id": f"g-{uuid.uuid4().hex[:12]}", "account": world.acme, "skill": "sales",
+            "channel": "web", "customer": "c"}
+    headers = {"Authorization": f"Bearer {stray}"}
+    for method, path, payload in (("POST", "/conversations", body), ("GET", f"/conversations/{conversation_id}", None),
+                                  ("POST", f"/conversations/{conversation_id}/close", {})):
+        response = await world.http.request(method, path, json=payload, headers=headers)
+        assert response.status_code == 403 and "gateways:" in response.json()["message"], response.text
+    # The directory reloaded without a `gateways:` section: web, limited to acme before, gets nothing
+    # rather than every account.
+    await world.stack.load(_directory(world.n).split("gateways:")[0])
+    globex = {**body, "conversation_id": f"g-{uuid.uuid4().hex[:12]}", "account": f"globex{world.n}",
+              "skill": "claims"}
+    response = await world.call("web", "POST", "/conversations", globex)
+    world.stack.started.append(globex["conversation_id"])
+    assert response.status_code == 403 and "gateways:" in response.json()["message"], response.text
+    assert (await world.call("web", "GET", f"/conversations/{conversation_id}")).status_code == 403
+    assert (await world.stack.state(world.stack.handle(conversation_id)))["status"] != "closed"
+
+
+async def test_r5_5_token_create_refuses_a_gateway_the_directory_does_not_list(world):
+    code, out, err = await _run(world, "token", "create", f"gateway:stray{world.n}")
+    assert code == 1 and "gateways:" in err and "sb_" not in out, (code, out, err)
+    code, out, err = await _run(world, "token", "create", f"gateway:web{world.n}")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("sb_"), err
+
