@@ -206,3 +206,68 @@ async def test_r5_5_token_create_refuses_a_gateway_the_directory_does_not_list(w
     code, out, err = await _run(world, "token", "create", f"gateway:web{world.n}")
     assert code == 0 and out.strip().splitlines()[-1].startswith("sb_"), err
 
+
+# ---- one stuck conversation never breaks another's read path -------------------------------------------
+
+async def _stuck_hold(world, like: str) -> str:
+    """A Conversation workflow on a task queue no worker polls (its queries never answer), holding
+    ann as the store says, with the same outcome as the conversation ``like``."""
+    conversation_id = f"stuck-{uuid.uuid4().hex[:10]}"
+    await world.stack.client.start_workflow("Conversation", {"conversation_id": conversation_id},
+                                            id=workflow_id(conversation_id), task_queue=f"nobody-{uuid.uuid4().hex}")
+    world.stack.started.append(conversation_id)
+    async with world.stack.store.engine.connect() as conn:
+        row = (await conn.execute(select(schema.holds).where(schema.holds.c.conversation_id == like))).one()
+    async with world.stack.store.transaction() as conn:
+        await conn.execute(insert(schema.holds).values(
+            {**row._asdict(), "conversation_id": conversation_id, "workflow_id": workflow_id(conversation_id),
+             "offered_at": row.offered_at - timedelta(seconds=1)}))
+    return conversation_id
+
+
+async def test_r2_2_a_stuck_conversation_does_not_break_the_agents_offers_or_feed(world):
+    assigned = await world.assigned("sales", "ann")
+    stuck = await _stuck_hold(world, assigned)
+    ann = world.name("ann")
+    quick = create_app(store=world.stack.store, client=world.stack.client, task_queue=world.stack.task_queue,
+                       timeout=1.0)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=quick), base_url="http://gateway") as http:
+        headers = {"Authorization": f"Bearer {world.bearer['ann']}"}
+        response = await http.get(f"/agents/{ann}/offers", headers=headers)
+        assert response.status_code == 200, response.text
+        lists = response.json()
+        assert [h["conversation_id"] for h in lists["assigned"]] == [assigned], "as its workflow says"
+        # The stuck one as the store has it: an offer (accepting does not change the hold row).
+        assert [h["conversation_id"] for h in lists["offers"]] == [stuck]
+        assert lists["offers"][0]["brand"]["name"] == "Acme Motors"
+        feed = await http.get(f"/agents/{ann}/events", params={"max_seconds": 1.5}, headers=headers)
+        assert feed.status_code == 200
+        events = _sse(feed.text)
+        assert {(e["event"], e["data"]["conversation_id"]) for e in events} == {
+            ("assigned", assigned), ("offer", stuck)}, feed.text
+        # The stuck one leaves the store: the feed says so, still without an answer from it.
+        async with world.stack.store.transaction() as conn:
+            await conn.execute(schema.holds.delete().where(schema.holds.c.conversation_id == stuck))
+        feed = await http.get(f"/agents/{ann}/events", params={"max_seconds": 0}, headers=headers)
+        assert [e["data"]["conversation_id"] for e in _sse(feed.text)] == [assigned]
+
+
+async def test_r2_2_the_feed_stays_up_when_a_conversation_it_knew_stops_answering(world):
+    assigned = await world.assigned("sales", "ann")
+    stuck = await _stuck_hold(world, assigned)
+    ann = world.name("ann")
+    quick = create_app(store=world.stack.store, client=world.stack.client, task_queue=world.stack.task_queue,
+                       timeout=1.0)
+
+    async def release_soon() -> None:
+        await asyncio.sleep(0.8)
+        async with world.stack.store.transaction() as conn:
+            await conn.execute(schema.holds.delete().where(schema.holds.c.conversation_id == stuck))
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=quick), base_url="http://gateway") as http:
+        headers = {"Authorization": f"Bearer {world.bearer['ann']}"}
+        feed, _ = await asyncio.gather(http.get(f"/agents/{ann}/events", params={"max_seconds": 4},
+                                                headers=headers), release_soon())
+    events = [(e["event"], e["data"]["conversation_id"], e["data"].get("reason")) for e in _sse(feed.text)]
+    assert events == [("offer", stuck, None), ("assigned", assigned, None), ("released", stuck, "unknown")], events
+
