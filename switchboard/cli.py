@@ -310,6 +310,8 @@ async def agent_status(agent_id: str, status: str) -> None:
     settings = Settings.from_env()
     store = await Store.open(settings.database_url)
     try:
+        if not (await offers.agent_row(store, agent_id)).active:  # as `PUT /agents/{id}/status` refuses it
+            raise click.ClickException(f"agent {agent_id!r} is deactivated")
         wakes = await offers.set_status(store, agent_id, status, datetime.now(timezone.utc))
     finally:
         await store.close()

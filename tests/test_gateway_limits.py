@@ -271,3 +271,14 @@ async def test_r2_2_the_feed_stays_up_when_a_conversation_it_knew_stops_answerin
     events = [(e["event"], e["data"]["conversation_id"], e["data"].get("reason")) for e in _sse(feed.text)]
     assert events == [("offer", stuck, None), ("assigned", assigned, None), ("released", stuck, "unknown")], events
 
+
+# ---- the command line agrees with the gateway ----------------------------------------------------------
+
+async def test_r5_6_cli_refuses_status_of_a_deactivated_agent_as_http_does(world):
+    bob = world.name("bob")
+    await heroes.deactivate_agent(world.stack.store, None, bob)
+    http = await world.call("admin", "PUT", f"/agents/{bob}/status", {"status": "online"})
+    assert http.status_code == 409 and http.json()["message"] == f"agent {bob!r} is deactivated"
+    code, out, err = await _run(world, "agent", "status", bob, "online")
+    assert code != 0 and f"agent {bob!r} is deactivated" in err, (code, out, err)
+    assert (await offers.agent_row(world.stack.store, bob)).status == "offline", "nothing changed"
