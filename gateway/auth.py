@@ -40,22 +40,18 @@ async def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Sec
     if party is None:
         raise ApiError(401, "Unauthorized", "unknown or revoked token")
     # store.tokens reads an unlisted gateway as "any account"; a limited one is listed by definition.
-    if party.role == "gateway" and party.accounts is None and not await listed(gw.store, party.id):
-        raise forbidden(unlisted(party.id))
+    if party.role == "gateway" and party.accounts is None and not await _listed(gw.store, party.id):
+        name = party.id.removeprefix(tokens.GATEWAY_PREFIX)
+        raise forbidden(f"{party.id} is not in the directory's gateways: list, so it serves no account; add "
+                        f"{{name: {name}, accounts: [...]}} there (no accounts: every account) and load the directory")
     return party
 
 
-async def listed(store: Store, principal: str) -> bool:
+async def _listed(store: Store, principal: str) -> bool:
     """Does the directory's ``gateways:`` list name this ``gateway:<name>`` principal?"""
     name = principal.removeprefix(tokens.GATEWAY_PREFIX)
     async with store.engine.connect() as conn:
         return (await conn.execute(select(t.gateways.c.name).where(t.gateways.c.name == name))).first() is not None
-
-
-def unlisted(principal: str) -> str:
-    name = principal.removeprefix(tokens.GATEWAY_PREFIX)
-    return (f"{principal} is not in the directory's gateways: list, so it serves no account; add "
-            f"{{name: {name}, accounts: [...]}} there (no accounts: every account) and load the directory")
 
 
 Caller = Annotated[Party, Depends(caller)]

@@ -13,12 +13,12 @@ and a feed reconnecting to another one loses nothing. Events:
 - ``released``: the agent no longer holds it; ``reason`` is ``declined``, ``offer_withdrawn``,
   ``closed``, ``reassigned``, ``moved`` (transferred, rolled back), or ``unknown`` when the
   conversation did not answer in time.
+- ``private_message``: from a manager (SPEC R5.2, R5.4); its ``id`` is the event id, so a client
+  that reconnects with ``Last-Event-ID`` gets only newer ones.
 
 One conversation that does not answer its ``state`` query (its worker stuck or gone) never breaks
 the others: each query has a short timeout of its own, and a conversation that misses it is shown
 as the store's hold row has it (offered, or assigned without an offer), the feed going on.
-- ``private_message``: from a manager (SPEC R5.2, R5.4); its ``id`` is the event id, so a client
-  that reconnects with ``Last-Event-ID`` gets only newer ones.
 """
 
 from __future__ import annotations
