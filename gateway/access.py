@@ -5,8 +5,10 @@ of ``routing.visibility`` whether the caller sees it (404 when not: "not by id")
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from gateway.backend import Backend
@@ -15,16 +17,20 @@ from routing.visibility import Party, Where, sees
 from workflows.conversation import workflow_id
 
 
-async def state(gw: Backend, conversation_id: str) -> dict[str, Any]:
-    """The ``state`` query; 404 when there is no such conversation, 503 when no worker answers."""
+async def state(gw: Backend, conversation_id: str, *, timeout: timedelta | None = None) -> dict[str, Any]:
+    """The ``state`` query; 404 when there is no such conversation, 503 when no worker answers
+    within ``timeout`` (default: the backend's) or the query fails."""
     handle = gw.client.get_workflow_handle(workflow_id(conversation_id))
     what = f"conversation {conversation_id!r}"
+    wait = timeout or gw.timeout
     try:
-        view = await asyncio.wait_for(handle.query("state", rpc_timeout=gw.timeout), gw.timeout.total_seconds() + 1)
+        view = await asyncio.wait_for(handle.query("state", rpc_timeout=wait), wait.total_seconds() + 1)
     except RPCError as exc:
         raise from_rpc(exc, what) from None
     except TimeoutError:
         raise unavailable(f"{what}: no worker answered in time") from None
+    except WorkflowQueryFailedError as exc:  # the worker answered with an error: its bug, not the caller's
+        raise unavailable(f"{what}: its state query failed ({exc.message})") from None
     if "account" not in view:  # its start input was refused before any state existed (SPEC R1.3)
         raise not_found(what)
     return view

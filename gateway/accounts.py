@@ -11,7 +11,7 @@ import binascii
 from datetime import timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.converter import decode_typed_search_attributes
@@ -19,8 +19,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.auth import Caller, Gw
 from gateway.errors import ApiError, forbidden, from_rpc, not_found
-from gateway.schemas import ConversationPage, ConversationSummary, HeroBody, HeroView
+from gateway.schemas import ConversationPage, ConversationSummary, HeroBody, HeroView, PathId
 from routing.errors import Refusal
+from routing.limits import Id
 from routing.visibility import Party, has_part_in, may_manage
 from store import directory
 from switchboard import heroes
@@ -28,9 +29,8 @@ from workflows import search_attributes as sa
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
-AccountId = Annotated[str, Path(min_length=1, max_length=200)]
-CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
-Name = Annotated[str | None, Query(min_length=1, max_length=200)]
+AccountId = PathId
+CustomerId = PathId
 _PREFIX = "conversation-"
 
 
@@ -65,8 +65,8 @@ def visibility_query(account: str, *, status: str | None, skill: str | None, han
 async def conversations(
         account_id: AccountId, party: Caller, gw: Gw,
         status: Annotated[Literal["routing", "queued", "offered", "assigned", "closed"] | None, Query()] = None,
-        skill: Annotated[Name, Query(description="The account's own skill: as owner or as handler.")] = None,
-        handler: Annotated[Name, Query(description="Only those this handler account has now.")] = None,
+        skill: Annotated[Id | None, Query(description="The account's own skill: as owner or as handler.")] = None,
+        handler: Annotated[Id | None, Query(description="Only those this handler account has now.")] = None,
         page_size: Annotated[int, Query(ge=1, le=100)] = 50,
         next_page_token: Annotated[str | None, Query(min_length=1, max_length=4000)] = None) -> ConversationPage:
     """The manager's view (SPEC R5.2, R5.4): conversations the account owns, including those a

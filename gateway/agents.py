@@ -9,21 +9,21 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from activities.routing import wake
 from gateway import events
 from gateway.auth import Caller, Gw
 from gateway.errors import ApiError, forbidden, not_found
-from gateway.schemas import AgentOffers, AgentStatus, StatusBody
+from gateway.schemas import AgentOffers, AgentStatus, PathId, StatusBody
 from routing.errors import Refusal
 from routing.visibility import Party, has_part_in, may_act_for
 from store import presence
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
-AgentId = Annotated[str, Path(min_length=1, max_length=200)]
+AgentId = PathId
 
 
 async def _agent(gw: Gw, party: Party, agent_id: str) -> Party:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from gateway import accounts, agents, conversations, errors
+from gateway.bodies import BodyLimits
 from gateway.backend import Backend
 from gateway.errors import Error
 from store import Store
@@ -31,8 +32,9 @@ what SPEC R5 allows its principal. Errors are `{"error": code, "message": ..., "
 ERRORS = {status: {"model": Error, "description": text} for status, text in {
     400: "Unreadable request (not JSON, a bad page token)", 401: "No valid bearer token",
     403: "The caller may not do this (SPEC R5)", 404: "Nothing there, or nothing the caller may know of (SPEC R5)",
-    409: "The conversation's state refuses it now", 422: "Invalid input; `field` names it",
-    503: "Temporal or the worker did not answer in time"}.items()}
+    409: "The conversation's state refuses it now",
+    422: "Invalid input, outside SPEC R9.1's bounds included (a body of at most 64 KB); `field` names it",
+    429: "Temporal asks to slow down: retry later", 503: "Temporal or the worker did not answer in time"}.items()}
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None, client: Client | None = None,
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     if store is not None and client is not None:
         app.state.backend = Backend(store, client, task_queue or settings.task_queue, wait)
     errors.install(app)
+    app.add_middleware(BodyLimits)
     for module in (conversations, agents, accounts):
         app.include_router(module.router)
     return app

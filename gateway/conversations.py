@@ -8,9 +8,9 @@ conversation): their refusals come back as 409/422 with the validator's message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from gateway.access import acting_as, shown, visible, where_of
 from gateway.auth import Caller, Gw
 from gateway.errors import ApiError, forbidden, from_rpc
-from gateway.schemas import (ID_PATTERN, AcceptBody, CloseBody, ConversationView, DeclineBody, Done, JoinBody,
+from gateway.schemas import (AcceptBody, CloseBody, ConversationId, ConversationView, DeclineBody, Done, JoinBody,
                              PrivateMessageBody, ReassignToHeroBody, RollbackBody, StartBody, Started, TransferBody,
                              _Body)
 from routing.transfer import may_transfer
@@ -30,8 +30,6 @@ from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
-
-ConversationId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 
 
 @router.post("", status_code=201, responses={200: {"model": Started, "description": "Running already (SPEC R1.2)"}})

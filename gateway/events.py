@@ -11,16 +11,23 @@ and a feed reconnecting to another one loses nothing. Events:
   without an offer, SPEC R7.2).
 - ``offer_expired``: an offer ran out unanswered (SPEC R2.2).
 - ``released``: the agent no longer holds it; ``reason`` is ``declined``, ``offer_withdrawn``,
-  ``closed``, ``reassigned`` or ``moved`` (transferred, rolled back).
+  ``closed``, ``reassigned``, ``moved`` (transferred, rolled back), or ``unknown`` when the
+  conversation did not answer in time.
 - ``private_message``: from a manager (SPEC R5.2, R5.4); its ``id`` is the event id, so a client
   that reconnects with ``Last-Event-ID`` gets only newer ones.
+
+One conversation that does not answer its ``state`` query (its worker stuck or gone) never breaks
+the others: each query has a short timeout of its own, and a conversation that misses it is shown
+as the store's hold row has it (offered, or assigned without an offer), the feed going on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from gateway import access
@@ -32,7 +39,9 @@ from store import outbox, presence
 
 POLL = 0.5  # seconds between looks at the store
 HEARTBEAT = 15.0  # a comment line this often keeps proxies from closing an idle stream
+QUERY_TIMEOUT = timedelta(seconds=2)  # per conversation: a stuck one must not hold up the others
 ENDINGS = {"offer_expired", "declined", "offer_withdrawn", "closed", "reassigned"}
+log = logging.getLogger(__name__)
 
 
 async def holding(gw: Backend, agent_id: str) -> list[Held]:
@@ -42,12 +51,16 @@ async def holding(gw: Backend, agent_id: str) -> list[Held]:
 
 async def _holding(gw: Backend, agent_id: str) -> list[tuple[Any, Held]]:
     rows = await presence.holds_of(gw.store, agent_id)
-    views = await asyncio.gather(*(_view(gw, row.conversation_id) for row in rows))
+    views = await asyncio.gather(*(_view(gw, row.conversation_id) for row in rows), return_exceptions=True)
     found = []
     for row, view in zip(rows, views, strict=True):
-        if view is None:
+        if isinstance(view, ApiError):  # no answer in time: as the store has it
+            found.append((row, _stored(row)))
+        elif isinstance(view, BaseException):
+            raise view
+        elif view is None:
             continue
-        if view["status"] == "offered" and (view.get("offer") or {}).get("agent") == agent_id:
+        elif view["status"] == "offered" and (view.get("offer") or {}).get("agent") == agent_id:
             found.append((row, _held(row, "offered", view)))
         elif view.get("assignee") == agent_id:
             found.append((row, _held(row, "assigned", view)))
@@ -56,16 +69,24 @@ async def _holding(gw: Backend, agent_id: str) -> list[tuple[Any, Held]]:
 
 
 async def _view(gw: Backend, conversation_id: str) -> dict[str, Any] | None:
+    """The conversation's state, None when it has ended; an ``ApiError`` when it did not answer."""
     try:
-        return await access.state(gw, conversation_id)
+        return await access.state(gw, conversation_id, timeout=min(gw.timeout, QUERY_TIMEOUT))
     except ApiError as error:
         if error.status == 404:
             return None
+        log.warning("agent feed: %s", error.message)
         raise
 
 
+def _stored(row: Any, view: dict[str, Any] | None = None) -> Held:
+    """The hold row as routing wrote it: an offer, or an assignment without one (SPEC R7.2)."""
+    return _held(row, "assigned" if row.outcome.get("assigned") else "offered", view)
+
+
 def _held(row: Any, status: str, view: dict[str, Any] | None) -> Held:
-    """The hold as the agent sees it; the notes are the conversation's own (its ``state``)."""
+    """The hold as the agent sees it; the notes are the conversation's own (its ``state``), when
+    it answers."""
     kept = row.outcome or {}
     owner = SkillRef.model_validate(kept["owner"]) if kept.get("owner") else None
     brand = Brand.model_validate(kept["brand"]) if kept.get("brand") else Brand(name=row.account_id)
@@ -97,9 +118,12 @@ async def stream(gw: Backend, agent_id: str, *, after: int, max_seconds: float |
         rows = {(row.conversation_id, row.step): row for row in await presence.holds_of(gw.store, agent_id)}
         for key in rows.keys() - known.keys():
             row = rows[key]
-            assigned = bool(row.outcome.get("assigned"))
-            held = _held(row, "assigned" if assigned else "offered", await _view(gw, row.conversation_id))
-            yield _event("assigned" if assigned else "offer", held.model_dump(mode="json"))
+            try:
+                view = await _view(gw, row.conversation_id)
+            except ApiError:  # it does not answer: what the store has is enough to show the offer
+                view = None
+            held = _stored(row, view)
+            yield _event("offer" if held.status == "offered" else "assigned", held.model_dump(mode="json"))
         for key in known.keys() - rows.keys():
             yield await _ended(gw, agent_id, known[key])
         known = rows
@@ -110,7 +134,10 @@ async def stream(gw: Backend, agent_id: str, *, after: int, max_seconds: float |
 
 async def _ended(gw: Backend, agent_id: str, row: Any) -> str:
     """Why the agent no longer holds it: the agent's last event in the conversation's timeline."""
-    view = await _view(gw, row.conversation_id)
+    try:
+        view = await _view(gw, row.conversation_id)
+    except ApiError:
+        return _event("released", {"conversation_id": row.conversation_id, "reason": "unknown"})
     mine = [e["kind"] for e in (view or {}).get("timeline", []) if e.get("agent") == agent_id]
     last = mine[-1] if mine else None
     reason = "closed" if view is None else last if last in ENDINGS else "moved"

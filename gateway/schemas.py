@@ -8,15 +8,20 @@ must be the caller (SPEC R5: agents act only for themselves); only an admin may 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from routing.directory import Brand, SkillRef
+from routing.limits import Id, Text
 from routing.model import CHANNELS, Event, Note, Offer, StartConversation
 
-Id = str
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"  # a conversation id (routing.model.StartConversation)
+
+# Ids in paths (and queries: routing.limits.Id) keep the same SPEC R9.1 bounds as ids in bodies (routing.limits.Id).
+ConversationId = Annotated[Id, Path(pattern=ID_PATTERN)]
+PathId = Annotated[Id, Path()]
 
 
 class _Body(BaseModel):
@@ -34,54 +39,54 @@ class _Body(BaseModel):
 
 class AcceptBody(_Body):
     actor = "agent"
-    agent: Id | None = Field(default=None, min_length=1, description="The offered agent; default: the caller.")
+    agent: Id | None = Field(default=None, description="The offered agent; default: the caller.")
 
 
 class DeclineBody(_Body):
     actor = "agent"
-    agent: Id | None = Field(default=None, min_length=1)
-    reason: str | None = None
+    agent: Id | None = None
+    reason: Text | None = None
 
 
 class CloseBody(_Body):
     actor = "by"
-    by: Id | None = Field(default=None, min_length=1)
-    reason: str | None = None
+    by: Id | None = None
+    reason: Text | None = None
 
 
 class TransferBody(_Body):
     actor = "by"
-    by: Id | None = Field(default=None, min_length=1)
-    account: Id | None = Field(default=None, min_length=1,
+    by: Id | None = None
+    account: Id | None = Field(default=None,
                                description="Another account: a manual rollover (SPEC R6). Default: where it is now.")
-    skill: Id | None = Field(default=None, min_length=1)
-    agent: Id | None = Field(default=None, min_length=1, description="A named agent of the target account.")
-    note: str | None = Field(default=None, description="For the receiving agents, never the customer.")
-    warm_message: str | None = Field(default=None, description="Sent to the customer.")
+    skill: Id | None = None
+    agent: Id | None = Field(default=None, description="A named agent of the target account.")
+    note: Text | None = Field(default=None, description="For the receiving agents, never the customer.")
+    warm_message: Text | None = Field(default=None, description="Sent to the customer.")
 
 
 class RollbackBody(_Body):
     actor = "by"
-    by: Id | None = Field(default=None, min_length=1)
-    skill: Id | None = Field(default=None, min_length=1, description="An owner skill; default: the one it came from.")
-    note: str | None = None
+    by: Id | None = None
+    skill: Id | None = Field(default=None, description="An owner skill; default: the one it came from.")
+    note: Text | None = None
 
 
 class ReassignToHeroBody(_Body):
     actor = "by"
-    by: Id | None = Field(default=None, min_length=1)
+    by: Id | None = None
 
 
 class JoinBody(_Body):
     actor = "manager"
-    manager: Id | None = Field(default=None, min_length=1)
+    manager: Id | None = None
 
 
 class PrivateMessageBody(_Body):
     actor = "from"
-    sender: Id | None = Field(default=None, alias="from", min_length=1)
-    to: Id | None = Field(default=None, min_length=1, description="The handling agent; default: the assignee.")
-    text: str = Field(min_length=1, max_length=4000)
+    sender: Id | None = Field(default=None, alias="from")
+    to: Id | None = Field(default=None, description="The handling agent; default: the assignee.")
+    text: Annotated[Text, Field(min_length=1)]
 
 
 class StartBody(StartConversation):
@@ -91,7 +96,7 @@ class StartBody(StartConversation):
 
 
 class Started(BaseModel):
-    conversation_id: Id
+    conversation_id: str
     workflow_id: str
     created: bool = Field(description="False: a conversation with this id was running already (SPEC R1.2).")
 
@@ -99,32 +104,32 @@ class Started(BaseModel):
 class ConversationView(BaseModel):
     """The ``state`` query (CONTRACT), as much of it as the caller may see (SPEC R5)."""
 
-    conversation_id: Id
-    account: Id
+    conversation_id: str
+    account: str
     brand_name: str | None = None
-    skill: Id
-    handler_account: Id | None = None
-    handler_skill: Id | None = None
+    skill: str
+    handler_account: str | None = None
+    handler_skill: str | None = None
     channel: str
-    customer: Id
+    customer: str
     first_message: str | None = None
     priority: int = 0
     attributes: dict[str, Any] = {}
     status: str
     offer: Offer | None = None
-    assignee: Id | None = None
-    hero: Id | None = None
+    assignee: str | None = None
+    hero: str | None = None
     rollover_mode: str | None = None
     notes: list[Note] = []
     timeline: list[Event] = []
-    participants: list[Id] = []
+    participants: list[str] = []
 
 
 class Done(BaseModel):
     """A command went through, and the conversation is no longer the caller's to see (SPEC R5):
     a handler agent who rolled it back, say."""
 
-    conversation_id: Id
+    conversation_id: str
     command: str
     visible: Literal[False] = False
 
@@ -135,7 +140,7 @@ class StatusBody(BaseModel):
 
 
 class AgentStatus(BaseModel):
-    agent: Id
+    agent: str
     status: str
     woke: int = Field(description="Queued conversations told that room appeared (SPEC R2.3).")
 
@@ -143,10 +148,10 @@ class AgentStatus(BaseModel):
 class Held(BaseModel):
     """A conversation holding one of the agent's slots, with what the agent needs to answer it."""
 
-    conversation_id: Id
+    conversation_id: str
     status: Literal["offered", "assigned"]
-    account: Id = Field(description="Where it is now: the handler account when rolled over.")
-    skill: Id
+    account: str = Field(description="Where it is now: the handler account when rolled over.")
+    skill: str
     owner: SkillRef | None = Field(default=None, description="The owner's skill (SPEC R3.7).")
     brand: Brand = Field(description="The owner's brand profile (SPEC R3.7, R5.3).")
     notes: list[Note] = Field(default=[], description="Agent notes of earlier transfers (SPEC R6.2).")
@@ -155,7 +160,7 @@ class Held(BaseModel):
 
 
 class AgentOffers(BaseModel):
-    agent: Id
+    agent: str
     offers: list[Held]
     assigned: list[Held]
 
@@ -163,15 +168,15 @@ class AgentOffers(BaseModel):
 class ConversationSummary(BaseModel):
     """One line of the manager's view, from Temporal visibility (the search attributes)."""
 
-    conversation_id: Id
-    account: Id | None = None
+    conversation_id: str
+    account: str | None = None
     brand_name: str | None = None
-    skill: Id | None = None
-    handler_account: Id | None = None
-    handler_skill: Id | None = None
-    assignee: Id | None = None
+    skill: str | None = None
+    handler_account: str | None = None
+    handler_skill: str | None = None
+    assignee: str | None = None
     channel: str | None = None
-    customer: Id | None = None
+    customer: str | None = None
     status: str | None = Field(default=None, description="routing, queued, offered, assigned, closed; or how the "
                                                           "workflow ended when it did not close (failed, terminated)")
     rollover_mode: str | None = None
@@ -186,12 +191,12 @@ class ConversationPage(BaseModel):
 
 class HeroBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    agent: Id | None = Field(default=None, min_length=1)
-    inbox: Id | None = Field(default=None, min_length=1, description="A skill: the hero team, or the agent's inbox.")
+    agent: Id | None = None
+    inbox: Id | None = Field(default=None, description="A skill: the hero team, or the agent's inbox.")
 
 
 class HeroView(BaseModel):
-    account: Id
-    customer: Id
-    agent: Id | None = None
-    inbox: Id | None = None
+    account: str
+    customer: str
+    agent: str | None = None
+    inbox: str | None = None

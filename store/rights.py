@@ -41,8 +41,9 @@ async def principal(conn: AsyncConnection, name: str) -> Party:
             raise Refusal("InvalidInput", f"principal {quote(name)}: a gateway name is letters, digits, '.', '_' "
                                           "and '-'", field="principal")
         row = (await conn.execute(select(t.gateways.c.accounts).where(t.gateways.c.name == gateway))).first()
-        limit = row.accounts if row is not None else None
-        return Party(id=name, role="gateway", accounts=frozenset(limit) if limit is not None else None)
+        if row is None:  # fail closed: a gateway the directory does not list serves no account (R5.5)
+            return Party(id=name, role="gateway", accounts=frozenset())
+        return Party(id=name, role="gateway", accounts=frozenset(row.accounts) if row.accounts is not None else None)
     try:
         return await agent_party(conn, name)
     except Refusal as refusal:

@@ -230,6 +230,7 @@ def bench_directory(concurrency: int, now: datetime) -> str:
             f"      - {{id: {account}-agent, skills: [{SKILL}], capacity: 5, status: "
             f"{'online' if online else 'offline'}}}",
         ]
+    lines.append(f"gateways: [{{name: bench, accounts: [{OWNER}]}}]")  # the gateway run's principal
     return "\n".join(lines) + "\n"
 
 

@@ -310,6 +310,8 @@ async def agent_status(agent_id: str, status: str) -> None:
     settings = Settings.from_env()
     store = await Store.open(settings.database_url)
     try:
+        if not (await presence.agent_row(store, agent_id)).active:  # as `PUT /agents/{id}/status` refuses it
+            raise click.ClickException(f"agent {agent_id!r} is deactivated")
         wakes = await presence.set_status(store, agent_id, status, datetime.now(timezone.utc))
     finally:
         await store.close()
@@ -391,14 +393,25 @@ def token() -> None:
 @run_async
 async def token_create(principal: str) -> None:
     """Create a token for PRINCIPAL: an agent id, gateway:<name> or admin. The token is printed
-    once, as the last line: keep it, it cannot be shown again."""
+    once, as the last line: keep it, it cannot be shown again. A gateway must be in the directory's
+    `gateways:` list first: the HTTP gateway serves an unlisted one nothing (gateway/auth.py)."""
     store = await Store.open(Settings.from_env().database_url)
     try:
+        await _listed_gateway(store, principal)
         plain = await tokens.create(store, principal)
     finally:
         await store.close()
     click.echo(f"token for {principal} (shown once; only its hash is stored):")
     click.echo(plain)
+
+
+async def _listed_gateway(store: Store, principal: str) -> None:
+    name = principal.removeprefix(tokens.GATEWAY_PREFIX)
+    if principal.startswith(tokens.GATEWAY_PREFIX) and name and name not in {
+            g.name for g in (await directory.load(store)).gateways}:
+        raise click.ClickException(f"{principal} is not in the directory's gateways: list, so the HTTP gateway "
+                                   f"would serve it no account; add {{name: {name}, accounts: [...]}} to the "
+                                   "directory file (no accounts: every account), load it, then create its token")
 
 
 @token.command(name="revoke")

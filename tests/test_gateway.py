@@ -69,6 +69,7 @@ accounts:
       - {{id: sam{n}, skills: [claims]}}
       - {{id: gus{n}, role: manager}}
 gateways:
+  - {{name: any{n}}}
   - {{name: web{n}, accounts: [acme{n}]}}
   - {{name: gweb{n}, accounts: [globex{n}]}}
 """
@@ -79,7 +80,7 @@ PARTIES = {
     "ann": "ann", "bob": "bob", "mia": "mia",  # owner agent (assignee of OWNED), owner agent, owner manager
     "zed": "zed", "yan": "yan", "max": "max",  # handler agent (assignee of HANDLED), handler agent, manager
     "sam": "sam", "gus": "gus",  # agent and manager of an account with no part in it
-    "any": "gateway:any", "web": "gateway:web", "gweb": "gateway:gweb",  # unlimited, acme-only, globex-only
+    "any": "gateway:any", "web": "gateway:web", "gweb": "gateway:gweb",  # listed: every account, acme, globex
     "admin": "admin",
 }
 
