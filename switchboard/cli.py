@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from routing.errors import Refusal
 from routing.model import StartConversation, parse
-from store import Store, directory, presence, tokens
+from store import Store, directory, presence, rights, tokens
 from store.directory import DirectoryError
 from switchboard import conversations, heroes
 from switchboard.config import Settings
@@ -406,8 +406,8 @@ async def token_create(principal: str) -> None:
 
 
 async def _listed_gateway(store: Store, principal: str) -> None:
-    name = principal.removeprefix(tokens.GATEWAY_PREFIX)
-    if principal.startswith(tokens.GATEWAY_PREFIX) and name and name not in {
+    name = principal.removeprefix(rights.GATEWAY_PREFIX)
+    if principal.startswith(rights.GATEWAY_PREFIX) and name and name not in {
             g.name for g in (await directory.load(store)).gateways}:
         raise click.ClickException(f"{principal} is not in the directory's gateways: list, so the HTTP gateway "
                                    f"would serve it no account; add {{name: {name}, accounts: [...]}} to the "
