@@ -12,12 +12,41 @@ from enum import Enum
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StrictBool,
+                      StrictInt, field_validator, model_validator)
 
 from routing.durations import format_duration, parse_duration
 from routing.hours import WeeklyHours, parse_hours, zone
+from routing.limits import Id, Text, quote
 
-Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+# SPEC R9: every number of the directory is bounded, so no value reaches a database column, a
+# timer or a float it does not fit.
+CAPACITY_MAX = 10_000
+DURATION_MAX = 86_400.0  # a day: the longest acceptance timeout, backup window or idle timeout
+# A principal is an agent id, ``gateway:<name>`` or ``admin`` (CONTRACT "Command line"): an agent
+# named like the others would get their rights with its token.
+ADMIN = "admin"
+GATEWAY_PREFIX = "gateway:"
+
+
+def _duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds > DURATION_MAX:
+        raise ValueError(f"{quote(value)} is longer than a day ({DURATION_MAX:g}s)")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(_duration), PlainSerializer(format_duration)]
+Capacity = Annotated[StrictInt, Field(ge=1, le=CAPACITY_MAX)]
+
+
+def _not_a_principal(agent_id: str) -> str:
+    if agent_id == ADMIN or agent_id.startswith(GATEWAY_PREFIX):
+        raise ValueError(f"{quote(agent_id)} is a principal name ({ADMIN}, {GATEWAY_PREFIX}<name>), not an agent id")
+    return agent_id
+
+
+AgentId = Annotated[Id, AfterValidator(_not_a_principal)]
 
 
 class _Strict(BaseModel):
@@ -41,26 +70,29 @@ class Status(str, Enum):
 
 
 class Contact(BaseModel):
+    """A key contact of a brand: a name and any text fields (phone, email, role, ...)."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
-    phone: str | None = None
-    email: str | None = None
+    __pydantic_extra__: dict[str, Text] = Field(init=False)
+    name: Text
+    phone: Text | None = None
+    email: Text | None = None
 
 
 class Brand(_Strict):
     """The owner's brand profile, shown to handler agents with every offer (SPEC R3.7)."""
 
-    name: str
-    url: str | None = None
-    logo: str | None = None
-    hours: str | None = None
+    name: Text
+    url: Text | None = None
+    logo: Text | None = None
+    hours: Text | None = None
     contacts: list[Contact] = []
-    widget: str | None = None
+    widget: Text | None = None
 
 
 class SkillRef(_Strict):
-    account: str
-    skill: str
+    account: Id
+    skill: Id
 
     def __str__(self) -> str:
         return f"{self.account}/{self.skill}"
@@ -80,7 +112,7 @@ Hours = Annotated[
 def _schedule(value: Any) -> Any:
     """``off_hours`` or weekly windows, refused with the reason (not pydantic's "should be 'off_hours'")."""
     if isinstance(value, str) and value != "off_hours":
-        raise ValueError(f"{value!r} is not a schedule: use off_hours or weekly windows")
+        raise ValueError(f"{quote(value)} is not a schedule: use off_hours or weekly windows")
     return value if value is None or isinstance(value, str) else _hours(value)
 
 
@@ -107,16 +139,16 @@ class RolloverPolicy(_Strict):
 
 
 class Skill(_Strict):
-    id: str = Field(min_length=1)
-    name: str | None = None
-    enabled: bool = True
+    id: Id
+    name: Text | None = None
+    enabled: StrictBool = True
     hours: Hours = None
     holidays: list[date] = []
     accept_timeout: Duration = 30.0
     idle_timeout: Duration | None = None  # set: an assigned conversation with no command closes (R8.1)
     rollover: RolloverPolicy | None = None
     transfer_targets: list[SkillRef] = []
-    fallback_skill: str | None = None
+    fallback_skill: Id | None = None
 
     @cached_property
     def holiday_set(self) -> frozenset[date]:
@@ -124,21 +156,21 @@ class Skill(_Strict):
 
 
 class Agent(_Strict):
-    id: str = Field(min_length=1)
-    name: str | None = None
+    id: AgentId
+    name: Text | None = None
     role: Literal["agent", "manager"] = "agent"
     kind: Literal["human", "bot"] = "human"
-    skills: list[str] = []
-    capacity: int | None = Field(default=1, ge=1)
+    skills: list[Id] = []
+    capacity: Capacity | None = 1
     status: Status = Status.OFFLINE
-    active: bool = True
+    active: StrictBool = True
 
 
 class Account(_Strict):
-    id: str = Field(min_length=1)
+    id: Id
     brand: Brand
-    timezone: str = "UTC"
-    default_voice_skill: str | None = None
+    timezone: Id = "UTC"
+    default_voice_skill: Id | None = None
     rollover: RolloverPolicy | None = None  # the default for skills that set none
     skills: list[Skill] = []
     agents: list[Agent] = []
@@ -158,10 +190,10 @@ class Account(_Strict):
 
 
 class Hero(_Strict):
-    account: str
-    customer: str
-    agent: str | None = None
-    inbox: str | None = None
+    account: Id
+    customer: Id
+    agent: Id | None = None
+    inbox: Id | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Hero:
@@ -174,8 +206,8 @@ class Hero(_Strict):
 class Gateway(_Strict):
     """A channel gateway principal; ``accounts`` limits it (absent: any account)."""
 
-    name: str
-    accounts: list[str] | None = None
+    name: Id
+    accounts: list[Id] | None = None
 
 
 class Directory(_Strict):
@@ -245,6 +277,7 @@ def check_references(directory: Directory) -> None:
             where, skill_at = f"accounts[{account.id}].skills[{skill.id}]", at + ("skills", j)
             if skill.rollover and skill.rollover.handler:
                 skill_ref(skill.rollover.handler, f"{where}.rollover.handler", skill_at + ("rollover", "handler"))
+            _not_to_itself(account, skill, at, skill_at)
             for k, target in enumerate(skill.transfer_targets):
                 skill_ref(target, f"{where}.transfer_targets", skill_at + ("transfer_targets", k), any_account=True)
             if skill.fallback_skill and not account.skill(skill.fallback_skill):
@@ -269,3 +302,17 @@ def check_references(directory: Directory) -> None:
             if account_id not in accounts:
                 raise BadReference(("gateways", i, "accounts", k),
                                    f"gateways[{gateway.name}].accounts: unknown account {account_id!r}")
+
+
+def _not_to_itself(account: Account, skill: Skill, at: Loc, skill_at: Loc) -> None:
+    """A policy that hands a skill's conversations to that same skill would roll them over in place."""
+    policy = account.policy_for(skill)
+    if policy is None or policy.mode is RolloverMode.NONE or policy.handler != SkillRef(account=account.id,
+                                                                                       skill=skill.id):
+        return
+    if "rollover" in skill.model_fields_set:
+        raise BadReference(skill_at + ("rollover", "handler"), f"accounts[{account.id}].skills[{skill.id}].rollover"
+                           f".handler: {policy.handler} is the skill itself")
+    raise BadReference(at + ("rollover", "handler"), f"accounts[{account.id}].rollover.handler: {policy.handler} is "
+                       f"the skill itself for skill {skill.id!r}, which has no rollover of its own (give it one, "
+                       "or rollover: null)")

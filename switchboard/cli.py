@@ -37,14 +37,23 @@ _LIST_KEYS = (sa.OWNER_ACCOUNT, sa.OWNER_SKILL, sa.HANDLER_ACCOUNT, sa.HANDLER_S
 WORKER_WAIT = 10.0  # seconds a command waits for a worker to answer before saying none did
 
 
+class BadFile(click.ClickException):
+    """An input file that cannot be read as what it should be: bad input, like a bad argument."""
+
+    exit_code = 2
+
+
 def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Run an async command; turn every known refusal into a one-line error and exit code 1."""
+    """Run an async command; turn every known refusal into a one-line error and exit code 1
+    (2 for a file that does not read as a directory)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return asyncio.run(fn(*args, **kwargs))
-        except (Refusal, DirectoryError) as exc:
+        except DirectoryError as exc:
+            raise BadFile(str(exc)) from None
+        except Refusal as exc:
             raise click.ClickException(str(exc)) from None
         except WorkflowUpdateFailedError as exc:
             raise click.ClickException(getattr(exc.cause, "message", str(exc.cause))) from None
@@ -141,7 +150,7 @@ async def directory_load(file: str) -> None:
     """Validate FILE and replace the stored directory with it (all or nothing)."""
     parsed = directory.read_file(file)
     if not parsed.accounts:  # an empty or truncated file would otherwise wipe every account
-        raise click.ClickException(f"{file}: no accounts; the stored directory is unchanged")
+        raise BadFile(f"{file}: no accounts; the stored directory is unchanged")
     settings = Settings.from_env()
     store = await Store.open(settings.database_url)
     try:
