@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing.limits import ID_MAX, TEXT_MAX
-from store import directory
+from store import directory_file
 from store.directory import DirectoryError, parse_text, read_file
 from switchboard.cli import main
 from test_directory_file import CONTRACT_EXAMPLE, SOURCE, changed, line_of, refusal
@@ -83,8 +83,8 @@ def test_r9_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
 
 def test_r9_a_file_too_large_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
     path = tmp_path / "huge.yaml"
-    path.write_text(CONTRACT_EXAMPLE + "#" * directory.FILE_MAX_BYTES)
-    with pytest.raises(DirectoryError, match=f"{path}: larger than {directory.FILE_MAX_BYTES // 1_000_000} MB"):
+    path.write_text(CONTRACT_EXAMPLE + "#" * directory_file.FILE_MAX_BYTES)
+    with pytest.raises(DirectoryError, match=f"{path}: larger than {directory_file.FILE_MAX_BYTES // 1_000_000} MB"):
         read_file(path)
 
 
