@@ -22,21 +22,26 @@ from routing.limits import Id, Text, quote
 # SPEC R9: every number of the directory is bounded, so no value reaches a database column, a
 # timer or a float it does not fit.
 CAPACITY_MAX = 10_000
-DURATION_MAX = 86_400.0  # a day: the longest acceptance timeout, backup window or idle timeout
+DURATION_MAX = 86_400.0  # a day: the longest acceptance timeout or backup window
+IDLE_MAX = 30 * DURATION_MAX  # an email inbox may close what has been quiet for days
 # A principal is an agent id, ``gateway:<name>`` or ``admin`` (CONTRACT "Command line"): an agent
 # named like the others would get their rights with its token.
 ADMIN = "admin"
 GATEWAY_PREFIX = "gateway:"
 
 
-def _duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds > DURATION_MAX:
-        raise ValueError(f"{quote(value)} is longer than a day ({DURATION_MAX:g}s)")
-    return seconds
+def _at_most(most: float, words: str) -> BeforeValidator:
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds > most:
+            raise ValueError(f"{quote(value)} is longer than {words} ({format_duration(most)})")
+        return seconds
+
+    return BeforeValidator(check)
 
 
-Duration = Annotated[float, BeforeValidator(_duration), PlainSerializer(format_duration)]
+Duration = Annotated[float, _at_most(DURATION_MAX, "a day"), PlainSerializer(format_duration)]
+IdleDuration = Annotated[float, _at_most(IDLE_MAX, "30 days"), PlainSerializer(format_duration)]
 Capacity = Annotated[StrictInt, Field(ge=1, le=CAPACITY_MAX)]
 
 
@@ -145,7 +150,7 @@ class Skill(_Strict):
     hours: Hours = None
     holidays: list[date] = []
     accept_timeout: Duration = 30.0
-    idle_timeout: Duration | None = None  # set: an assigned conversation with no command closes (R8.1)
+    idle_timeout: IdleDuration | None = None  # set: an assigned conversation with no command closes (R8.1)
     rollover: RolloverPolicy | None = None
     transfer_targets: list[SkillRef] = []
     fallback_skill: Id | None = None

@@ -111,19 +111,19 @@ def test_r9_capacity_is_a_strict_int_from_1_to_10000(written: str, words: list[s
 @pytest.mark.parametrize(("field", "written"), [
     ("accept_timeout", "86401"), ("accept_timeout", "25h"), ("accept_timeout", "1" + "0" * 400),
     ("accept_timeout", "1.0e+400"), ("backup_window", "0"), ("backup_window", "1441m"), ("idle_timeout", "-1"),
-    ("idle_timeout", "true"), ("idle_timeout", '"' + "9" * 500 + 's"'),
+    ("idle_timeout", "true"), ("idle_timeout", '"' + "9" * 500 + 's"'), ("idle_timeout", "721h"),
 ])
-def test_r9_durations_are_positive_and_at_most_a_day(field: str, written: str) -> None:
+def test_r9_durations_are_positive_and_at_most_a_day_or_30_days_idle(field: str, written: str) -> None:
     old = {"accept_timeout": "accept_timeout: 30s", "backup_window": "backup_window: 60s",
            "idle_timeout": "accept_timeout: 30s"}[field]
     new = f"accept_timeout: 30s\n        idle_timeout: {written}" if field == "idle_timeout" else f"{field}: {written}"
     refused(changed(old, new), field)
 
 
-def test_r9_a_day_is_the_longest_duration() -> None:
-    sales = parse_text(changed("accept_timeout: 30s", "accept_timeout: 24h\n        idle_timeout: 86400")) \
+def test_r9_a_day_is_the_longest_timeout_and_30_days_the_longest_idle_timeout() -> None:
+    sales = parse_text(changed("accept_timeout: 30s", "accept_timeout: 24h\n        idle_timeout: 720h")) \
         .account("acme").skill("sales")
-    assert (sales.accept_timeout, sales.idle_timeout) == (86_400.0, 86_400.0)
+    assert (sales.accept_timeout, sales.idle_timeout) == (86_400.0, 30 * 86_400.0)
 
 
 @pytest.mark.parametrize(("old", "new", "field"), [
