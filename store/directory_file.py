@@ -100,12 +100,14 @@ def _yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         loader = _Loader(text)  # reads the whole text first: a forbidden character is refused here
         root = loader.get_single_node()
         return root, (loader.construct_document(root) if root is not None else None)
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids; no mark, a position
+        line = text[:exc.position].count("\n") + 1
+        raise DirectoryError(f"{source}:{line}: not valid YAML: unacceptable character #x{exc.character:04x} "
+                             f"({exc.reason})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        position = getattr(exc, "position", None)  # a ReaderError (a forbidden character) has no mark
-        line = mark.line + 1 if mark else text[:position].count("\n") + 1 if position is not None else None
-        where = f":{line}" if line else ""
-        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc
         kind = "" if isinstance(exc, _Refused) else "not valid YAML: "
         raise DirectoryError(f"{source}{where}: {kind}{_cut(str(problem))}") from None
     finally:

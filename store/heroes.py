@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from routing.directory import Hero, Status
 from routing.errors import Refusal, unknown
 from routing.hero import hero_inbox
+from routing.model import parse
 from store import directory
 from store import schema as t
 from store.db import Store, lock, retried
@@ -51,9 +52,10 @@ async def set_hero(store: Store, account_id: str, customer: str, *, agent: str |
     """Make ``agent`` (optionally with their team ``inbox``) or ``inbox`` the customer's hero."""
     if not customer:
         raise Refusal("InvalidInput", "hero: field 'customer' is empty", field="customer")
-    hero = Hero(account=account_id, customer=customer, agent=agent, inbox=inbox) if (agent or inbox) else None
-    if hero is None:
+    if not (agent or inbox):
         raise Refusal("InvalidInput", "hero: give an agent or an inbox", field="agent")
+    # The directory's ids (SPEC R9.1): refused here as a directory file would refuse them.
+    hero = parse(Hero, {"account": account_id, "customer": customer, "agent": agent, "inbox": inbox}, "hero")
     async with store.transaction() as conn:
         # Two calls for one customer take turns, so the second knows it replaces the first (R7.4).
         await lock(conn, f"hero {account_id!r} {customer!r}")

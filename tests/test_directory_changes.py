@@ -215,3 +215,13 @@ async def check_r7_4_hero_changes_for_one_customer_take_turns(url: str) -> None:
 
 async def test_r7_4_hero_changes_for_one_customer_take_turns(tmp_path: Path) -> None:
     await check_r7_4_hero_changes_for_one_customer_take_turns(sqlite_url(tmp_path))
+
+
+async def test_r9_1_hero_set_at_run_time_refuses_an_id_the_directory_file_would(acme: Store) -> None:
+    """The hero's ids are the directory's (limits.Id): `hero set` refuses, naming the field, what a
+    file would (before: a pydantic ValidationError, a traceback in the CLI)."""
+    with pytest.raises(Refusal, match="hero: field 'customer' = 'xxxx.*at most 200 characters") as info:
+        await heroes.set_hero(acme, "acme", "x" * 201, agent="ann")
+    assert info.value.field == "customer"
+    with pytest.raises(Refusal, match="field 'customer'.*control characters"):
+        await heroes.set_hero(acme, "acme", "cust\n1", agent="ann")
