@@ -260,12 +260,15 @@ def check_references(directory: Directory) -> None:
     _unique([(("accounts", i, "agents", j, "id"), agent.id) for i, account in enumerate(directory.accounts)
              for j, agent in enumerate(account.agents)], "agent")
     accounts = {a.id: a for a in directory.accounts}
+    # Sets, not Account.skill(): a file of many skills and agents must not check in quadratic time.
+    skills = {a.id: {s.id for s in a.skills} for a in directory.accounts}
+    agents = {a.id: {g.id for g in a.agents} for a in directory.accounts}
 
     def skill_ref(ref: SkillRef, where: str, loc: Loc, *, any_account: bool = False) -> None:
         account = accounts.get(ref.account)
         if account is None and not any_account:
             raise BadReference(loc + ("account",), f"{where}: unknown account {ref.account!r}")
-        if account is not None and account.skill(ref.skill) is None:
+        if account is not None and ref.skill not in skills[account.id]:
             raise BadReference(loc + ("skill",), f"{where}: account {ref.account!r} has no skill {ref.skill!r}")
 
     for i, account in enumerate(directory.accounts):
@@ -275,7 +278,7 @@ def check_references(directory: Directory) -> None:
         if account.rollover and account.rollover.handler:
             skill_ref(account.rollover.handler, f"accounts[{account.id}].rollover.handler",
                       at + ("rollover", "handler"))
-        if account.default_voice_skill and not account.skill(account.default_voice_skill):
+        if account.default_voice_skill and account.default_voice_skill not in skills[account.id]:
             raise BadReference(at + ("default_voice_skill",), f"accounts[{account.id}].default_voice_skill: "
                                f"no skill {account.default_voice_skill!r}")
         for j, skill in enumerate(account.skills):
@@ -285,12 +288,12 @@ def check_references(directory: Directory) -> None:
             _not_to_itself(account, skill, at, skill_at)
             for k, target in enumerate(skill.transfer_targets):
                 skill_ref(target, f"{where}.transfer_targets", skill_at + ("transfer_targets", k), any_account=True)
-            if skill.fallback_skill and not account.skill(skill.fallback_skill):
+            if skill.fallback_skill and skill.fallback_skill not in skills[account.id]:
                 raise BadReference(skill_at + ("fallback_skill",),
                                    f"{where}.fallback_skill: no skill {skill.fallback_skill!r}")
         for j, agent in enumerate(account.agents):
             for k, skill_id in enumerate(agent.skills):
-                if not account.skill(skill_id):
+                if skill_id not in skills[account.id]:
                     raise BadReference(at + ("agents", j, "skills", k), f"accounts[{account.id}].agents[{agent.id}]"
                                        f".skills: no skill {skill_id!r} in account {account.id!r}")
     for i, hero in enumerate(directory.heroes):
@@ -298,9 +301,9 @@ def check_references(directory: Directory) -> None:
         where, at = f"heroes[{hero.account}/{hero.customer}]", ("heroes", i)
         if account is None:
             raise BadReference(at + ("account",), f"{where}: unknown account {hero.account!r}")
-        if hero.agent and not any(a.id == hero.agent for a in account.agents):
+        if hero.agent and hero.agent not in agents[account.id]:
             raise BadReference(at + ("agent",), f"{where}: no agent {hero.agent!r} in account {hero.account!r}")
-        if hero.inbox and not account.skill(hero.inbox):
+        if hero.inbox and hero.inbox not in skills[account.id]:
             raise BadReference(at + ("inbox",), f"{where}: no skill {hero.inbox!r} in account {hero.account!r}")
     for i, gateway in enumerate(directory.gateways):
         for k, account_id in enumerate(gateway.accounts or []):

@@ -166,11 +166,12 @@ async def _save_heroes(conn: AsyncConnection, directory: Directory,
                                                inbox=r.inbox)
               for r in await conn.execute(select(t.heroes).order_by(t.heroes.c.account_id, t.heroes.c.customer))}
     named = {(h.account, h.customer): h for h in directory.heroes}
+    present = {a.id: ({s.id for s in a.skills}, {g.id for g in a.agents}) for a in directory.accounts}
     kept, dropped = [], []
     for key, hero in stored.items():
         if key in named:
             continue
-        still = _still_there(directory, hero, memberships)
+        still = _still_there(present, hero, memberships)
         if still is None:
             await conn.execute(delete(t.heroes).where(t.heroes.c.account_id == hero.account,
                                                       t.heroes.c.customer == hero.customer))
@@ -184,18 +185,20 @@ async def _save_heroes(conn: AsyncConnection, directory: Directory,
     return kept, [h for key, h in named.items() if key in stored and stored[key] != h], dropped
 
 
-def _still_there(directory: Directory, hero: Hero, memberships: dict[str, list[str]]) -> Hero | None:
-    """A kept hero as the new directory allows it: an agent who left is replaced by their inbox, as
-    a deactivated one is (R7.6); an inbox that left goes; nothing left, None."""
-    account = directory.account(hero.account)
-    if account is None:
+def _still_there(present: dict[str, tuple[set[str], set[str]]], hero: Hero,
+                 memberships: dict[str, list[str]]) -> Hero | None:
+    """A kept hero as the new directory (``present``: each account's skills and agents) allows it:
+    an agent who left is replaced by their inbox, as a deactivated one is (R7.6); an inbox that
+    left goes; with nothing left, None."""
+    if hero.account not in present:
         return None
-    inbox = hero.inbox if hero.inbox and account.skill(hero.inbox) else None
-    if hero.agent and any(a.id == hero.agent for a in account.agents):
+    skills, agents = present[hero.account]
+    inbox = hero.inbox if hero.inbox in skills else None
+    if hero.agent in agents:
         return hero.model_copy(update={"inbox": inbox})
     if hero.agent:
         inbox = hero_inbox(hero.inbox, memberships.get(hero.agent, []))
-    return Hero(account=hero.account, customer=hero.customer, inbox=inbox) if inbox and account.skill(inbox) else None
+    return Hero(account=hero.account, customer=hero.customer, inbox=inbox) if inbox in skills else None
 
 
 async def put_hero(conn: AsyncConnection, hero: Hero) -> None:

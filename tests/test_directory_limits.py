@@ -70,7 +70,7 @@ def test_r9_yaml_anchors_and_aliases_are_refused_before_they_expand() -> None:
 @pytest.mark.parametrize("nested", ["[" * 5_000 + "]" * 5_000, "{a: " * 5_000 + "1" + "}" * 5_000,
                                     "".join(f"{' ' * n}k{n}:\n" for n in range(2_000)) + " " * 2_000 + "v\n"])
 def test_r9_deep_nesting_is_refused_not_a_recursion_error(nested: str) -> None:
-    refused(nested, "nested deeper than")
+    refused(nested, "nest")  # ours past 20 levels, or libyaml's own limit on flow nesting
 
 
 def test_r9_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ BAD_FILES = [
     ("control characters", b"accounts:\x00\x01\x02\n", ["not valid YAML"]),
     ("bad YAML", b"accounts: [\n", ["not valid YAML"]),
     ("tabs", b"accounts:\n\t- id: a\n", ["not valid YAML"]),
-    ("deep flow nesting", b"[" * 100_000, ["nested deeper than"]),
+    ("deep flow nesting", b"[" * 100_000, ["nest"]),
     ("deep block nesting", b"".join(b" " * n + b"- \n" for n in range(3_000)), ["nested deeper than"]),
     ("billion laughs", billion_laughs().encode(), ["anchors and aliases"]),
     ("python tag", b"accounts: !!python/object/apply:os.system [echo hi]\n", ["not valid YAML"]),
