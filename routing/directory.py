@@ -12,12 +12,46 @@ from enum import Enum
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StrictBool,
+                      StrictInt, field_validator, model_validator)
 
 from routing.durations import format_duration, parse_duration
 from routing.hours import WeeklyHours, parse_hours, zone
+from routing.limits import Id, Text, quote
 
-Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+# SPEC R9: every number of the directory is bounded, so no value reaches a database column, a
+# timer or a float it does not fit.
+CAPACITY_MAX = 10_000
+DURATION_MAX = 86_400.0  # a day: the longest acceptance timeout or backup window
+IDLE_MAX = 30 * DURATION_MAX  # an email inbox may close what has been quiet for days
+# A principal is an agent id, ``gateway:<name>`` or ``admin`` (CONTRACT "Command line"): an agent
+# named like the others would get their rights with its token.
+ADMIN = "admin"
+GATEWAY_PREFIX = "gateway:"
+
+
+def _at_most(most: float, words: str) -> BeforeValidator:
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds > most:
+            raise ValueError(f"{quote(value)} is longer than {words} ({format_duration(most)})")
+        return seconds
+
+    return BeforeValidator(check)
+
+
+Duration = Annotated[float, _at_most(DURATION_MAX, "a day"), PlainSerializer(format_duration)]
+IdleDuration = Annotated[float, _at_most(IDLE_MAX, "30 days"), PlainSerializer(format_duration)]
+Capacity = Annotated[StrictInt, Field(ge=1, le=CAPACITY_MAX)]
+
+
+def _not_a_principal(agent_id: str) -> str:
+    if agent_id == ADMIN or agent_id.startswith(GATEWAY_PREFIX):
+        raise ValueError(f"{quote(agent_id)} is a principal name ({ADMIN}, {GATEWAY_PREFIX}<name>), not an agent id")
+    return agent_id
+
+
+AgentId = Annotated[Id, AfterValidator(_not_a_principal)]
 
 
 class _Strict(BaseModel):
@@ -41,26 +75,29 @@ class Status(str, Enum):
 
 
 class Contact(BaseModel):
+    """A key contact of a brand: a name and any text fields (phone, email, role, ...)."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
-    phone: str | None = None
-    email: str | None = None
+    __pydantic_extra__: dict[str, Text] = Field(init=False)
+    name: Text
+    phone: Text | None = None
+    email: Text | None = None
 
 
 class Brand(_Strict):
     """The owner's brand profile, shown to handler agents with every offer (SPEC R3.7)."""
 
-    name: str
-    url: str | None = None
-    logo: str | None = None
-    hours: str | None = None
+    name: Text
+    url: Text | None = None
+    logo: Text | None = None
+    hours: Text | None = None
     contacts: list[Contact] = []
-    widget: str | None = None
+    widget: Text | None = None
 
 
 class SkillRef(_Strict):
-    account: str
-    skill: str
+    account: Id
+    skill: Id
 
     def __str__(self) -> str:
         return f"{self.account}/{self.skill}"
@@ -80,7 +117,7 @@ Hours = Annotated[
 def _schedule(value: Any) -> Any:
     """``off_hours`` or weekly windows, refused with the reason (not pydantic's "should be 'off_hours'")."""
     if isinstance(value, str) and value != "off_hours":
-        raise ValueError(f"{value!r} is not a schedule: use off_hours or weekly windows")
+        raise ValueError(f"{quote(value)} is not a schedule: use off_hours or weekly windows")
     return value if value is None or isinstance(value, str) else _hours(value)
 
 
@@ -107,16 +144,16 @@ class RolloverPolicy(_Strict):
 
 
 class Skill(_Strict):
-    id: str = Field(min_length=1)
-    name: str | None = None
-    enabled: bool = True
+    id: Id
+    name: Text | None = None
+    enabled: StrictBool = True
     hours: Hours = None
     holidays: list[date] = []
     accept_timeout: Duration = 30.0
-    idle_timeout: Duration | None = None  # set: an assigned conversation with no command closes (R8.1)
+    idle_timeout: IdleDuration | None = None  # set: an assigned conversation with no command closes (R8.1)
     rollover: RolloverPolicy | None = None
     transfer_targets: list[SkillRef] = []
-    fallback_skill: str | None = None
+    fallback_skill: Id | None = None
 
     @cached_property
     def holiday_set(self) -> frozenset[date]:
@@ -124,21 +161,21 @@ class Skill(_Strict):
 
 
 class Agent(_Strict):
-    id: str = Field(min_length=1)
-    name: str | None = None
+    id: AgentId
+    name: Text | None = None
     role: Literal["agent", "manager"] = "agent"
     kind: Literal["human", "bot"] = "human"
-    skills: list[str] = []
-    capacity: int | None = Field(default=1, ge=1)
+    skills: list[Id] = []
+    capacity: Capacity | None = 1
     status: Status = Status.OFFLINE
-    active: bool = True
+    active: StrictBool = True
 
 
 class Account(_Strict):
-    id: str = Field(min_length=1)
+    id: Id
     brand: Brand
-    timezone: str = "UTC"
-    default_voice_skill: str | None = None
+    timezone: Id = "UTC"
+    default_voice_skill: Id | None = None
     rollover: RolloverPolicy | None = None  # the default for skills that set none
     skills: list[Skill] = []
     agents: list[Agent] = []
@@ -158,10 +195,10 @@ class Account(_Strict):
 
 
 class Hero(_Strict):
-    account: str
-    customer: str
-    agent: str | None = None
-    inbox: str | None = None
+    account: Id
+    customer: Id
+    agent: Id | None = None
+    inbox: Id | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Hero:
@@ -174,8 +211,8 @@ class Hero(_Strict):
 class Gateway(_Strict):
     """A channel gateway principal; ``accounts`` limits it (absent: any account)."""
 
-    name: str
-    accounts: list[str] | None = None
+    name: Id
+    accounts: list[Id] | None = None
 
 
 class Directory(_Strict):
@@ -223,12 +260,15 @@ def check_references(directory: Directory) -> None:
     _unique([(("accounts", i, "agents", j, "id"), agent.id) for i, account in enumerate(directory.accounts)
              for j, agent in enumerate(account.agents)], "agent")
     accounts = {a.id: a for a in directory.accounts}
+    # Sets, not Account.skill(): a file of many skills and agents must not check in quadratic time.
+    skills = {a.id: {s.id for s in a.skills} for a in directory.accounts}
+    agents = {a.id: {g.id for g in a.agents} for a in directory.accounts}
 
     def skill_ref(ref: SkillRef, where: str, loc: Loc, *, any_account: bool = False) -> None:
         account = accounts.get(ref.account)
         if account is None and not any_account:
             raise BadReference(loc + ("account",), f"{where}: unknown account {ref.account!r}")
-        if account is not None and account.skill(ref.skill) is None:
+        if account is not None and ref.skill not in skills[account.id]:
             raise BadReference(loc + ("skill",), f"{where}: account {ref.account!r} has no skill {ref.skill!r}")
 
     for i, account in enumerate(directory.accounts):
@@ -238,21 +278,22 @@ def check_references(directory: Directory) -> None:
         if account.rollover and account.rollover.handler:
             skill_ref(account.rollover.handler, f"accounts[{account.id}].rollover.handler",
                       at + ("rollover", "handler"))
-        if account.default_voice_skill and not account.skill(account.default_voice_skill):
+        if account.default_voice_skill and account.default_voice_skill not in skills[account.id]:
             raise BadReference(at + ("default_voice_skill",), f"accounts[{account.id}].default_voice_skill: "
                                f"no skill {account.default_voice_skill!r}")
         for j, skill in enumerate(account.skills):
             where, skill_at = f"accounts[{account.id}].skills[{skill.id}]", at + ("skills", j)
             if skill.rollover and skill.rollover.handler:
                 skill_ref(skill.rollover.handler, f"{where}.rollover.handler", skill_at + ("rollover", "handler"))
+            _not_to_itself(account, skill, at, skill_at)
             for k, target in enumerate(skill.transfer_targets):
                 skill_ref(target, f"{where}.transfer_targets", skill_at + ("transfer_targets", k), any_account=True)
-            if skill.fallback_skill and not account.skill(skill.fallback_skill):
+            if skill.fallback_skill and skill.fallback_skill not in skills[account.id]:
                 raise BadReference(skill_at + ("fallback_skill",),
                                    f"{where}.fallback_skill: no skill {skill.fallback_skill!r}")
         for j, agent in enumerate(account.agents):
             for k, skill_id in enumerate(agent.skills):
-                if not account.skill(skill_id):
+                if skill_id not in skills[account.id]:
                     raise BadReference(at + ("agents", j, "skills", k), f"accounts[{account.id}].agents[{agent.id}]"
                                        f".skills: no skill {skill_id!r} in account {account.id!r}")
     for i, hero in enumerate(directory.heroes):
@@ -260,12 +301,26 @@ def check_references(directory: Directory) -> None:
         where, at = f"heroes[{hero.account}/{hero.customer}]", ("heroes", i)
         if account is None:
             raise BadReference(at + ("account",), f"{where}: unknown account {hero.account!r}")
-        if hero.agent and not any(a.id == hero.agent for a in account.agents):
+        if hero.agent and hero.agent not in agents[account.id]:
             raise BadReference(at + ("agent",), f"{where}: no agent {hero.agent!r} in account {hero.account!r}")
-        if hero.inbox and not account.skill(hero.inbox):
+        if hero.inbox and hero.inbox not in skills[account.id]:
             raise BadReference(at + ("inbox",), f"{where}: no skill {hero.inbox!r} in account {hero.account!r}")
     for i, gateway in enumerate(directory.gateways):
         for k, account_id in enumerate(gateway.accounts or []):
             if account_id not in accounts:
                 raise BadReference(("gateways", i, "accounts", k),
                                    f"gateways[{gateway.name}].accounts: unknown account {account_id!r}")
+
+
+def _not_to_itself(account: Account, skill: Skill, at: Loc, skill_at: Loc) -> None:
+    """A policy that hands a skill's conversations to that same skill would roll them over in place."""
+    policy = account.policy_for(skill)
+    if policy is None or policy.mode is RolloverMode.NONE or policy.handler != SkillRef(account=account.id,
+                                                                                       skill=skill.id):
+        return
+    if "rollover" in skill.model_fields_set:
+        raise BadReference(skill_at + ("rollover", "handler"), f"accounts[{account.id}].skills[{skill.id}].rollover"
+                           f".handler: {policy.handler} is the skill itself")
+    raise BadReference(at + ("rollover", "handler"), f"accounts[{account.id}].rollover.handler: {policy.handler} is "
+                       f"the skill itself for skill {skill.id!r}, which has no rollover of its own (give it one, "
+                       "or rollover: null)")

@@ -48,7 +48,7 @@ def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``; ``ValueError`` naming it when unknown."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder such as "America"
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 

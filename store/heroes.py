@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.directory import Hero, Status
 from routing.errors import Refusal, unknown
 from routing.hero import hero_inbox
+from routing.model import parse
 from store import directory
 from store import schema as t
-from store.db import Store, retried
+from store.db import Store, lock, retried
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,13 @@ async def set_hero(store: Store, account_id: str, customer: str, *, agent: str |
     """Make ``agent`` (optionally with their team ``inbox``) or ``inbox`` the customer's hero."""
     if not customer:
         raise Refusal("InvalidInput", "hero: field 'customer' is empty", field="customer")
-    hero = Hero(account=account_id, customer=customer, agent=agent, inbox=inbox) if (agent or inbox) else None
-    if hero is None:
+    if not (agent or inbox):
         raise Refusal("InvalidInput", "hero: give an agent or an inbox", field="agent")
+    # The directory's ids (SPEC R9.1): refused here as a directory file would refuse them.
+    hero = parse(Hero, {"account": account_id, "customer": customer, "agent": agent, "inbox": inbox}, "hero")
     async with store.transaction() as conn:
+        # Two calls for one customer take turns, so the second knows it replaces the first (R7.4).
+        await lock(conn, f"hero {account_id!r} {customer!r}")
         if await directory.account(conn, account_id) is None:
             raise unknown("account", account_id)
         if agent is not None:
@@ -66,9 +70,7 @@ async def set_hero(store: Store, account_id: str, customer: str, *, agent: str |
         if inbox is not None and await directory.skill(conn, account_id, inbox) is None:
             raise Refusal("UnknownSkill", f"hero: no skill {inbox!r} in account {account_id!r}", field="inbox")
         previous = await hero_of(conn, account_id, customer)
-        await conn.execute(delete(t.heroes).where(t.heroes.c.account_id == account_id, t.heroes.c.customer == customer))
-        await conn.execute(insert(t.heroes).values(account_id=account_id, customer=customer, agent_id=agent,
-                                                   inbox=inbox))
+        await directory.put_hero(conn, hero)
     return HeroChange(hero=hero, replaced=previous is not None and previous != hero)
 
 

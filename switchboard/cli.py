@@ -23,6 +23,7 @@ from temporalio.client import (Client, WorkflowExecutionStatus, WorkflowFailureE
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from routing.directory import Directory
 from routing.errors import Refusal
 from routing.model import StartConversation, parse
 from store import Store, directory, presence, rights, tokens
@@ -37,14 +38,23 @@ _LIST_KEYS = (sa.OWNER_ACCOUNT, sa.OWNER_SKILL, sa.HANDLER_ACCOUNT, sa.HANDLER_S
 WORKER_WAIT = 10.0  # seconds a command waits for a worker to answer before saying none did
 
 
+class BadFile(click.ClickException):
+    """An input file that cannot be read as what it should be: bad input, like a bad argument."""
+
+    exit_code = 2
+
+
 def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Run an async command; turn every known refusal into a one-line error and exit code 1."""
+    """Run an async command; turn every known refusal into a one-line error and exit code 1
+    (2 for a file that does not read as a directory)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return asyncio.run(fn(*args, **kwargs))
-        except (Refusal, DirectoryError) as exc:
+        except DirectoryError as exc:
+            raise BadFile(str(exc)) from None
+        except Refusal as exc:
             raise click.ClickException(str(exc)) from None
         except WorkflowUpdateFailedError as exc:
             raise click.ClickException(getattr(exc.cause, "message", str(exc.cause))) from None
@@ -138,33 +148,60 @@ def directory_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @run_async
 async def directory_load(file: str) -> None:
-    """Validate FILE and replace the stored directory with it (all or nothing)."""
+    """Validate FILE and replace the stored directory with it (all or nothing).
+
+    Agents already known keep their presence, and heroes set with `hero set` stay unless FILE
+    names the same customer: the command says what it kept. Queued conversations that the new
+    directory gives room are woken when Temporal is reachable.
+    """
     parsed = directory.read_file(file)
     if not parsed.accounts:  # an empty or truncated file would otherwise wipe every account
-        raise click.ClickException(f"{file}: no accounts; the stored directory is unchanged")
+        raise BadFile(f"{file}: no accounts; the stored directory is unchanged")
     settings = Settings.from_env()
     store = await Store.open(settings.database_url)
     try:
-        await directory.save(store, parsed)
-        await _deactivate_from_file(store, settings, parsed)
+        saved = await directory.save(store, parsed)
+        agents = sum(len(a.agents) for a in parsed.accounts)
+        click.echo(f"loaded {len(parsed.accounts)} accounts, {agents} agents, {len(parsed.heroes)} heroes from {file}")
+        _say_kept(parsed, saved)
+        inactive = [agent.id for account in parsed.accounts for agent in account.agents if not agent.active]
+        client = await _reachable(settings) if inactive or saved.wakes else None
+        for agent_id in inactive:  # as by `agent deactivate` (R7.6)
+            await heroes.deactivate_agent(store, client, agent_id)
     finally:
         await store.close()
-    agents = sum(len(a.agents) for a in parsed.accounts)
-    click.echo(f"loaded {len(parsed.accounts)} accounts, {agents} agents, {len(parsed.heroes)} heroes from {file}")
+    if saved.wakes and client is not None:
+        from activities.routing import wake
+
+        await wake(client, saved.wakes)
+        click.echo(f"woke {len(saved.wakes)} queued conversation(s) that the new directory gives room")
 
 
-async def _deactivate_from_file(store: Store, settings: Settings, parsed) -> None:
-    """Agents the file marks ``active: false`` are deactivated as by ``agent deactivate`` (R7.6)."""
-    inactive = [agent.id for account in parsed.accounts for agent in account.agents if not agent.active]
-    if not inactive:
-        return
+def _say_kept(parsed: Directory, saved: directory.Saved) -> None:
+    """What the load did not take from the file, in plain words (docs/routing.md "Directory loads")."""
+    if saved.kept_status:
+        said = {a.id: a.status.value for account in parsed.accounts for a in account.agents}
+        click.echo("kept the presence agents set since they were first loaded: " + _listed(
+            [f"{agent} {status} (the file says {said[agent]})" for agent, status in saved.kept_status.items()]))
+    for heroes_, what in ((saved.kept_heroes, "kept heroes the file does not name (`hero clear` removes one)"),
+                          (saved.replaced_heroes, "replaced heroes with the file's"),
+                          (saved.dropped_heroes, "dropped heroes whose agent and inbox the file removes")):
+        if heroes_:
+            click.echo(f"{what}: " + _listed([f"{h.account}/{h.customer} -> {h.agent or h.inbox}" for h in heroes_]))
+
+
+def _listed(items: list[str], most: int = 10) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+async def _reachable(settings: Settings) -> Client | None:
+    """A Temporal client, or None with a warning: the load itself needs no server. Without one,
+    deactivated agents' conversations and woken queues learn at their next timer."""
     try:
-        client = await _connect(settings)
+        return await _connect(settings)
     except click.ClickException as exc:
-        client = None
-        click.echo(f"warning: {exc.message}; open conversations of deactivated agents are not told now", err=True)
-    for agent_id in inactive:
-        await heroes.deactivate_agent(store, client, agent_id)
+        click.echo(f"warning: {exc.message}; open conversations are not told of this load now", err=True)
+        return None
 
 
 @directory_group.command(name="show")

@@ -26,7 +26,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-import test_store as store_checks  # a sibling module: pytest puts tests/ on sys.path
+import test_directory_changes as change_checks
+import test_store as store_checks  # sibling modules: pytest puts tests/ on sys.path
 from switchboard.devserver import free_port
 
 pytestmark = pytest.mark.postgres
@@ -131,7 +132,10 @@ async def pg_url(postgres: str) -> str:
     store_checks.check_concurrent_saves,
     store_checks.check_r2_4_concurrent_reservations,
     store_checks.check_r2_4_retried_steps_racing_their_first_attempt,
+    change_checks.check_r9_4_a_load_that_removes_what_open_conversations_use_is_refused,
+    change_checks.check_r2_4_a_load_beside_a_route_refuses_by_the_load_it_waited_for,
+    change_checks.check_r7_4_hero_changes_for_one_customer_take_turns,
 ], ids=lambda check: check.__name__.removeprefix("check_"))
 async def test_store_on_postgres(check, pg_url: str) -> None:
-    """Each check of tests/test_store.py, on a database of its own."""
+    """Each check of tests/test_store.py and tests/test_directory_changes.py, on a database of its own."""
     await check(pg_url)
