@@ -15,7 +15,7 @@ from sqlalchemy import insert, update
 
 from routing.directory import Hero, Status
 from routing.errors import Refusal
-from store import Store, directory, heroes, offers
+from store import Store, directory, heroes, presence, routing as steps
 from store import schema as t
 from store.directory import parse_text
 from test_store import ACME, T0, crowd, loads, request, sqlite_url
@@ -73,12 +73,12 @@ async def test_r9_4_a_load_that_removes_a_skill_or_account_open_conversations_us
 
 async def test_r9_4_a_queued_or_held_conversation_keeps_its_current_skill_and_agent(acme: Store) -> None:
     # Where a conversation is now (its queue place, its offer or assignment) counts as its owner does.
-    await offers.set_status(acme, "ann", "offline", T0)
-    queued, _ = await offers.route(acme, request("q-1", skill="phone"))  # nobody online for phone
-    assert queued.offer is None
+    await presence.set_status(acme, "ann", "offline", T0)
+    queued, _ = await steps.route(acme, request("q-1", skill="phone"))  # nobody online for phone
+    assert queued.offer_to is None
     await refused(acme, WITHOUT_PHONE, "skill acme/phone is used by 1 open conversation: q-1")
-    held, _ = await offers.route(acme, request("h-1"))
-    assert held.offer.agent == "bob"
+    held, _ = await steps.route(acme, request("h-1"))
+    assert held.offer_to == "bob"
     without_bob = ACME.replace("      - {id: bob, name: Bob, skills: [sales], capacity: 1, status: online}\n", "")
     refusal = await refused(acme, without_bob, "agent 'bob' is used by 1 open conversation: h-1", "deactivate")
     assert refusal.field == "agents"
@@ -103,8 +103,8 @@ async def test_r9_4_disabling_a_skill_open_conversations_use_is_allowed(acme: St
 async def test_contract_runtime_presence_survives_a_directory_load(acme: Store) -> None:
     """The file's ``status`` is where a new agent starts; an agent already known keeps the presence
     they set since (CONTRACT "Runtime changes take effect at once"), and the load says so."""
-    await offers.set_status(acme, "bob", "offline", T0)  # the file says online
-    await offers.set_status(acme, "cy", "online", T0)  # the file says nothing (offline)
+    await presence.set_status(acme, "bob", "offline", T0)  # the file says online
+    await presence.set_status(acme, "cy", "online", T0)  # the file says nothing (offline)
     saved = await directory.save(acme, parse_text(ACME.replace(
         "      - {id: cy,", "      - {id: dee, skills: [sales], status: online}\n      - {id: cy,"), "with dee"))
     agents = {a.id: a.status for a in (await directory.load(acme)).account("acme").agents}
@@ -148,7 +148,7 @@ async def test_r7_6_a_kept_hero_whose_agent_the_load_removes_becomes_their_inbox
 
 async def test_r2_3_a_directory_load_that_gives_agents_room_returns_the_queue_heads_to_wake(acme: Store) -> None:
     for n in range(1, 6):
-        await offers.route(acme, request(f"c-{n}", waiting_since=T0 + timedelta(seconds=n)))
+        await steps.route(acme, request(f"c-{n}", waiting_since=T0 + timedelta(seconds=n)))
     assert await loads(acme) == {"ann": 2, "bob": 1, "cy": 0, "zed": 0}  # c-4, c-5 wait
     assert (await directory.save(acme, parse_text(ACME, "same"))).wakes == []  # no room given: nobody woken
     raised = await directory.save(acme, parse_text(ACME.replace("capacity: 2", "capacity: 3"), "ann: 3"))
@@ -181,7 +181,7 @@ async def check_r2_4_a_load_beside_a_route_refuses_by_the_load_it_waited_for(url
         with pytest.raises(Refusal, match="agent 'agent-0' holds 2 conversations") as info:
             await saving
         assert info.value.kind == "CapacityBelowLoad"
-        assert (await offers.agent_row(store, "agent-0")).capacity == 2
+        assert (await presence.agent_row(store, "agent-0")).capacity == 2
     finally:
         await store.close()
         await other.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from store import Store, offers
+from store import Store, presence, routing as steps
 from switchboard.cli import main
 from switchboard.devserver import free_port
 from test_cli import Shell, clean_env, conversation_id, shell  # noqa: F401  (shell: the fixture)
@@ -86,8 +86,8 @@ def test_r2_3_a_load_that_would_wake_a_queue_still_loads_with_temporal_away(tmp_
     async def queue_one() -> None:
         store = await Store.open(url)
         try:
-            outcome, _ = await offers.route(store, request("c-1"))
-            assert outcome.offer is None
+            outcome, _ = await steps.route(store, request("c-1"))
+            assert outcome.offer_to is None
         finally:
             await store.close()
 

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from gateway import create_app
 from gateway.errors import from_rpc
-from store import offers, schema, tokens
+from store import presence, schema, tokens
 from switchboard import heroes
 from test_gateway import _directory, _run, _sse, world  # noqa: F401  (world: the fixture)
 from workflows.conversation import workflow_id
@@ -281,4 +281,4 @@ async def test_r5_6_cli_refuses_status_of_a_deactivated_agent_as_http_does(world
     assert http.status_code == 409 and http.json()["message"] == f"agent {bob!r} is deactivated"
     code, out, err = await _run(world, "agent", "status", bob, "online")
     assert code != 0 and f"agent {bob!r} is deactivated" in err, (code, out, err)
-    assert (await offers.agent_row(world.stack.store, bob)).status == "offline", "nothing changed"
+    assert (await presence.agent_row(world.stack.store, bob)).status == "offline", "nothing changed"
