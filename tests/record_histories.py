@@ -6,7 +6,9 @@ Ids and the task queue are fixed, so a re-run records the same story (timestamps
 
 Re-record to add a scenario or after a change that keeps old histories replaying
 (``workflow.patched``), never to make a failing replay test pass: a failure there means running
-conversations would break on deploy.
+conversations would break on deploy. The one exception is a documented breaking release
+(CHANGELOG "Versioning"): its old corpus moves to ``histories/<version>/`` and keeps replaying on
+the worker build that drains it, and the new code records a new corpus.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.routing import wake
+from routing.directory import SkillRef
 from routing.model import StartConversation
 from store import Store, directory, presence
-from switchboard import conversations
+from store import heroes as stored_heroes
+from switchboard import conversations, heroes
+from workflows.state import ConversationState
 from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
 from worker import build_worker
 
@@ -209,6 +214,49 @@ async def transfer_chain(s: Scenario) -> WorkflowHandle:  # R6.1, R6.2, R6.5: th
     return handle
 
 
+async def hero_offered_first(s: Scenario) -> WorkflowHandle:  # R7.1
+    await stored_heroes.set_hero(s.store, "acme", "cust-1", agent="bob")
+    handle = await s.start("acme", "sales")
+    await s.accept_and_close(handle, await s.offered(handle))
+    return handle
+
+
+async def hero_replaced_moves_it(s: Scenario) -> WorkflowHandle:  # R7.4: a hint, checked with the store
+    await stored_heroes.set_hero(s.store, "acme", "cust-1", agent="ann")
+    handle = await s.start("acme", "sales")
+    await handle.execute_update("accept", {"agent": await s.offered(handle)})
+    await heroes.set_hero(s.store, s.client, "acme", "cust-1", agent="bob")
+    await s.accept_and_close(handle, await s.offered(handle, not_to="ann"))
+    return handle
+
+
+async def malformed_signals_rejected(s: Scenario) -> WorkflowHandle:  # R9.2: no input, two, bytes, unknown
+    handle = await s.start("acme", "sales")
+    agent = await s.offered(handle)
+    await handle.signal("accept")
+    await handle.signal("accept", args=[{"agent": agent}, {"agent": agent}])
+    await handle.signal("close", b"\x00\xff")
+    await handle.signal("agent_deactivated", agent)  # a hint the store refutes: the agent is active
+    await handle.signal("no_such_signal", {})
+    await s.until(handle, lambda v: sum(e["kind"] == "rejected" for e in v["timeline"]) >= 5)
+    await s.accept_and_close(handle, agent)
+    return handle
+
+
+async def continued_run_routes_its_pending_step(s: Scenario) -> WorkflowHandle:  # continue-as-new carries it
+    start = StartConversation(conversation_id=f"replay-{s.name}", account="acme", skill="sales", channel="web",
+                              customer="cust-1")
+    now = datetime.now(timezone.utc)
+    carried = ConversationState.opened(start, now, now).model_copy(update={
+        "status": "routing", "pending": "declined", "excluded": ["ann"], "step": 1,
+        "target": SkillRef(account="acme", skill="sales")})
+    handle = await s.client.start_workflow(
+        "Conversation", args=[start.model_dump(mode="json"), carried.model_dump(mode="json")],
+        id=f"conversation-{start.conversation_id}", task_queue=TASK_QUEUE)
+    await s.accept_and_close(handle, await s.offered(handle, not_to="ann"))
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
     "r1_r2_r8-offered-accepted-closed": offered_accepted_closed,
     "r2_2-declined-then-accepted": declined_then_accepted,
@@ -223,6 +271,10 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
     "r4_1-rolled-back-after-supervision": rolled_back_after_supervision,
     "r3_3-backup-window-withdraws-the-offer": backup_window_withdraws_the_offer,
     "r6-transfer-chain-there-and-back": transfer_chain,
+    "r7_1-hero-offered-first": hero_offered_first,
+    "r7_4-hero-replaced-moves-it": hero_replaced_moves_it,
+    "r9_2-malformed-signals-rejected": malformed_signals_rejected,
+    "r8_2-continued-run-routes-its-pending-step": continued_run_routes_its_pending_step,
 }
 
 

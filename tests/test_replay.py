@@ -3,6 +3,9 @@
 A failure here means a change to the workflow would break conversations already running when it
 is deployed: guard the change with ``workflow.patched`` rather than re-recording the histories
 (``make histories`` re-records them, with ``tests/record_histories.py``).
+
+``histories/v0.1/`` is the corpus of the last release before the breaking 0.2 release (CHANGELOG
+"Versioning"): it does not replay here, which is why 0.1 conversations drain on 0.1 workers.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.conversation import Conversation
-from workflows.state import ConversationState
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+V0_1 = sorted((Path(__file__).parent / "histories" / "v0.1").glob("*.json"))
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -58,3 +61,11 @@ async def test_the_guard_catches_a_change_in_command_order():
     history = load(next(p for p in HISTORIES if "offered-accepted-closed" in p.name))
     result = await replayer(ReleasesFirst).replay_workflow(history, raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, workflow.NondeterminismError), repr(result.replay_failure)
+
+
+async def test_v0_1_conversations_do_not_replay_on_this_release_so_they_drain_on_v0_1_workers():
+    """The breaking release is real: if this passed, the drain procedure would be unnecessary."""
+    assert V0_1, "the 0.1 corpus is kept to show the break"
+    v0_1 = next(p for p in V0_1 if "offered-accepted-closed" in p.name)
+    result = await replayer(Conversation).replay_workflow(load(v0_1), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
