@@ -48,8 +48,8 @@ async def principal(conn: AsyncConnection, name: str) -> Party:
         return await agent_party(conn, name)
     except Refusal as refusal:
         if refusal.kind == "UnknownAgent":
-            raise Refusal("UnknownAgent", f"unknown agent {quote(name)}: a principal is an agent of the "
-                                          "directory, 'gateway:<name>' or 'admin'", field="principal") from None
+            raise Refusal("UnknownAgent", f"unknown agent {quote(name)} (not an agent of the directory, "
+                                          "'gateway:<name>' or 'admin')", field="principal") from None
         raise
 
 
