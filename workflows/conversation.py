@@ -169,7 +169,7 @@ class Conversation(Commands):
                 s.record(now, "queued", reason="no eligible agent has room")
                 s.rechecks = 0
             s.status = "queued"
-            s.recheck_at = now + min(QUEUE_RECHECK * 2 ** s.rechecks, QUEUE_RECHECK_MAX)
+            s.recheck_at = now + min(QUEUE_RECHECK * 2 ** min(s.rechecks, 4), QUEUE_RECHECK_MAX)
 
     async def _wait(self) -> None:
         """Sleep until something changes (a command, a move, a wake-up, a close) or the next
