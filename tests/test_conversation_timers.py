@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 
 from store import presence
 
@@ -99,3 +100,21 @@ async def test_r8_1_an_idle_assigned_conversation_closes_on_the_skill_idle_timeo
     result = await handle.result()
     assert result["status"] == "closed" and result["timeline"][-1]["reason"] == "idle timeout"
     assert next(r for r in await presence.load_summary(acme.store) if r.id == "ann").load == 0
+
+
+async def test_r2_3_a_conversation_queued_for_hours_re_checks_less_and_less_and_never_fails(acme, skip):
+    """The safety net backs off (30 s, 1, 2, 4 min, then every 5 min): a queue of hours costs a
+    timer per five minutes, and the back-off never overflows however long the wait."""
+    for agent in ("ann", "bob"):
+        await acme.set_status(agent, "offline")
+    handle = await acme.start("acme", "sales")
+    await acme.wait_for(handle, lambda v: v["status"] == "queued")
+    for _ in range(12):  # half an hour at a time: each jump fires the timers due on its way
+        await skip(1800)
+    await acme.set_status("bob", "online")
+    view = await acme.offered(handle, "bob")
+    events = [e.event_type for e in (await handle.fetch_history()).events]
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in events
+    timers = events.count(EventType.EVENT_TYPE_TIMER_STARTED)
+    assert 6 * 12 - 6 <= timers <= 6 * 12 + 6, f"{timers} timers: about one per five minutes"
+    assert [e["kind"] for e in view["timeline"]].count("queued") == 1, "a re-check that finds nobody records nothing"

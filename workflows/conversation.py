@@ -139,11 +139,13 @@ class Conversation(Commands):
             return  # closed while the store worked: the close wins, and the release frees what it took
         if move is not None:
             s.assignee, s.last_activity = None, now
-        self._take(outcome, was_queued=before[0] == "queued")
+        self._take(outcome)
 
-    def _take(self, outcome: RouteOutcome, *, was_queued: bool) -> None:
+    def _take(self, outcome: RouteOutcome) -> None:
         s, now = self.s, workflow.now()
         s.extend(outcome.events)
+        if outcome.target != s.here:
+            s.waiting = False  # queued somewhere else now: that is news
         s.target = outcome.target if outcome.decided else None  # a hero offer decides nothing yet (R7.1)
         if outcome.target.account == s.account:
             s.owner_skill = outcome.target.skill
@@ -157,18 +159,18 @@ class Conversation(Commands):
         s.fallback_deadline, s.fallback_to = outcome.fallback_deadline, outcome.fallback_to
         s.idle_timeout, s.changes = outcome.idle_timeout, s.changes + 1
         if outcome.assigned_to:  # R7.2: email and voicemail go to the hero whatever their availability
-            s.status, s.assignee, s.last_activity = "assigned", outcome.assigned_to, now
+            s.status, s.assignee, s.last_activity, s.waiting = "assigned", outcome.assigned_to, now, False
             s.record(now, "assigned", agent=outcome.assigned_to, reason="to the hero without an offer")
         elif outcome.offer_to:  # the acceptance clock starts when the offer is made, not when the step began
-            s.status, s.rechecks = "offered", 0
+            s.status, s.rechecks, s.waiting = "offered", 0, False
             s.offer = Offer(agent=outcome.offer_to, expires_at=now + timedelta(seconds=outcome.accept_timeout),
                             step=s.step, account=outcome.target.account, skill=outcome.target.skill)
             s.record(now, "offered", agent=outcome.offer_to, reason=f"expires in {outcome.accept_timeout:g}s")
         else:
-            if not was_queued:
+            if not s.waiting:  # a re-check or wake-up that finds nobody again records nothing
                 s.record(now, "queued", reason="no eligible agent has room")
                 s.rechecks = 0
-            s.status = "queued"
+            s.status, s.waiting = "queued", True
             s.recheck_at = now + min(QUEUE_RECHECK * 2 ** min(s.rechecks, 4), QUEUE_RECHECK_MAX)
 
     async def _wait(self) -> None:

@@ -56,6 +56,7 @@ class ConversationState(BaseModel):
     last_activity: datetime | None = None
     recheck_at: datetime | None = None  # the queue's safety net (DESIGN "Queues wake up")
     rechecks: int = 0  # re-checks in a row that found nobody: the net backs off
+    waiting: bool = False  # in a queue since the last offer (a re-route that queues again is no news)
     # After a transfer (SPEC R6): where it came from (the way back), and its fallback.
     origin: Origin | None = None
     fallback_deadline: datetime | None = None
