@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from conftest import Stack
 from routing.directory import SkillRef
 from routing.model import StartConversation
-from store import Store, presence
+from store import Store, books, presence
 from store import schema as t
 from workflows.conversation import workflow_id
 
@@ -68,6 +68,37 @@ async def closed_at(store: Store, conversation_id: str):
     async with store.engine.connect() as conn:
         return (await conn.execute(select(t.conversations.c.closed_at).where(
             t.conversations.c.conversation_id == conversation_id))).scalar_one()
+
+
+# Ids whose order differs between collations ("C" puts "c-b" before "ca", en_US after).
+IDS = ["c-b", "ca", "c_a", "C-1", "c-10", "c-9", "cb", "c.a", "c-a", "Ca"]
+
+
+async def check_r8_1_the_books_page_through_every_open_conversation_once(url: str) -> None:
+    store = await Store.open(url)
+    at = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    try:
+        async with store.transaction() as conn:
+            await conn.execute(insert(t.conversations), [
+                {"conversation_id": c, "workflow_id": workflow_id(c), "first_run_id": "r", "account_id": "acme",
+                 "skill_id": "sales", "step": 1, "started_at": at, "closed_at": at if n % 3 == 0 else None}
+                for n, c in enumerate(IDS)])
+            await conn.execute(insert(t.queue).values(  # a queue place left behind by closed books
+                conversation_id=IDS[3], workflow_id=workflow_id(IDS[3]), account_id="acme", skill_id="sales",
+                priority=0, waiting_since=at, step=1, outcome={}))
+        seen, after = [], None
+        while page := await books.open_conversations(store, after=after, limit=3):
+            assert len(page) <= 3
+            seen += [c for c, _ in page]
+            after = page[-1][0]
+        assert sorted(seen) == sorted(c for n, c in enumerate(IDS) if n % 3 or n == 3)  # each once
+    finally:
+        await store.close()
+
+
+async def test_r8_1_the_books_page_through_every_open_conversation_once(tmp_path) -> None:
+    await check_r8_1_the_books_page_through_every_open_conversation_once(
+        f"sqlite+aiosqlite:///{tmp_path / 'switchboard.db'}")
 
 
 async def test_r8_1_a_terminated_conversation_gives_back_its_slot_within_a_bounded_time(acme):
