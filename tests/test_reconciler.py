@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import insert, select
 from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
 from conftest import Stack
 from routing.directory import SkillRef
@@ -152,10 +153,30 @@ async def test_r8_1_running_conversations_keep_their_slot_and_queue_place(acme):
     queued = await acme.start("acme", "sales")
     await acme.wait_for(queued, lambda v: v["status"] == "queued")
     counts = await sweep(acme, limit=1)  # one conversation per page: the sweep pages through both
-    assert counts == {"checked": 2, "freed": 0, "unknown": 0}
+    assert counts == {"checked": 2, "freed": 0, "unknown": 0, "next": None}
     assert (await acme.state(offered))["status"] == "offered"
     assert await held_by(acme.store, "ann") == [acme.started[0]]
     assert await presence.queue_length(acme.store, SALES) == 1
+
+
+async def test_r8_1_a_long_sweep_continues_as_new_and_frees_books_whose_workflow_is_gone(acme):
+    """More pages than one run takes (``PAGES_PER_RUN``): the sweep carries on in a new run. The
+    workflows were never started here (or are past retention): NOT_FOUND is an end too."""
+    from workflows.reconciler import PAGES_PER_RUN
+
+    gone = [f"gone-{n:03}" for n in range(PAGES_PER_RUN + 1)]
+    at = datetime.now(timezone.utc)
+    async with acme.store.transaction() as conn:
+        await conn.execute(insert(t.conversations), [
+            {"conversation_id": c, "workflow_id": workflow_id(c), "first_run_id": "r", "account_id": "acme",
+             "skill_id": "sales", "step": 1, "started_at": at} for c in gone])
+    handle = await acme.client.start_workflow("Reconciler", args=[{"limit": 1}],
+                                              id=f"reconciler-{uuid.uuid4().hex[:8]}", task_queue=acme.task_queue)
+    counts = await handle.result()
+    assert (counts["checked"], counts["freed"]) == (len(gone), len(gone))
+    latest = await acme.client.get_workflow_handle(handle.id).describe()
+    assert latest.run_id != handle.first_execution_run_id  # it continued as new
+    assert all([await closed_at(acme.store, c) for c in gone])
 
 
 class _Unreachable:
@@ -165,19 +186,21 @@ class _Unreachable:
         return self
 
     async def describe(self, **_: object) -> None:
-        from temporalio.service import RPCStatusCode
-
         raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
 
 
 async def test_r8_1_a_conversation_whose_workflow_cannot_be_described_is_left_for_the_next_round(acme):
-    from activities.reconcile import ReconcileActivities, Sweep
+    from activities.reconcile import ReconcileActivities
+    from workflows.reconciler import Reconciler
 
     handle = await acme.start("acme", "sales")
     await acme.offered(handle, "ann")
     await handle.terminate("stuck")
-    swept = await ReconcileActivities(acme.store, _Unreachable()).reconcile(Sweep())
-    assert (swept.checked, swept.freed, swept.unknown) == (1, 0, 1)
+    blind = Stack(client=acme.client, store=acme.store, task_queue=f"tq-{uuid.uuid4().hex[:10]}")
+    async with Worker(acme.client, task_queue=blind.task_queue, workflows=[Reconciler],
+                      activities=[ReconcileActivities(acme.store, _Unreachable()).reconcile]):
+        counts = await sweep(blind)
+    assert (counts["checked"], counts["freed"], counts["unknown"]) == (1, 0, 1)
     assert await load_of(acme.store, "ann") == 1  # not freed on a guess
     assert (await sweep(acme))["freed"] == 1  # the next round, with the server back, frees it
     assert await load_of(acme.store, "ann") == 0
@@ -274,3 +297,13 @@ def test_r8_1_the_reconcile_interval_defaults_to_a_minute():
 
     assert reconcile_every({}) == timedelta(minutes=1)
     assert reconcile_every({"SWITCHBOARD_RECONCILE_EVERY": "15s"}) == timedelta(seconds=15)
+
+
+def test_r8_1_switchboard_worker_refuses_a_bad_interval_naming_the_variable():
+    from click.testing import CliRunner
+
+    from switchboard.cli import main
+
+    result = CliRunner().invoke(main, ["worker"], env={"SWITCHBOARD_RECONCILE_EVERY": "soon"})
+    assert result.exit_code == 1
+    assert "SWITCHBOARD_RECONCILE_EVERY: 'soon' is not a duration" in result.output
