@@ -1,6 +1,8 @@
-"""The Switchboard worker: runs ``Conversation`` workflows and the routing activities.
+"""The Switchboard worker: runs ``Conversation`` workflows and the routing activities, and the
+``Reconciler`` that gives back what ended conversations held (SPEC R8.1), on the same task queue.
 
-``python worker.py`` or ``switchboard worker``; configured by the CONTRACT environment variables.
+``python worker.py`` or ``switchboard worker``; configured by the CONTRACT environment variables
+and ``SWITCHBOARD_RECONCILE_EVERY``. At start it makes sure the reconciler's Schedule exists.
 Stops gracefully on SIGINT/SIGTERM: in-flight activities finish, workflows resume elsewhere.
 """
 
@@ -14,22 +16,27 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.reconcile import ReconcileActivities
 from activities.routing import RoutingActivities
 from store import Store
-from switchboard.config import Settings
+from switchboard.config import Settings, reconcile_every
+from switchboard.reconciler import schedule_reconciler
 from switchboard.temporal import connect
 from workflows.conversation import Conversation
+from workflows.reconciler import Reconciler
 
 log = logging.getLogger("switchboard.worker")
 
 
 def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
     routing = RoutingActivities(store, client)
+    reconcile = ReconcileActivities(store, client)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[Conversation],
-        activities=[routing.route, routing.release, routing.party, routing.hero_of, routing.private_message],
+        workflows=[Conversation, Reconciler],
+        activities=[routing.route, routing.release, routing.party, routing.hero_of, routing.private_message,
+                    reconcile.reconcile],
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -37,12 +44,14 @@ def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
 async def run_worker(settings: Settings | None = None, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given)."""
     settings = settings or Settings.from_env()
+    every = reconcile_every()  # a bad value stops the worker here, before it connects
     store = await Store.open(settings.database_url)
     client = await connect(settings)
     stop = stop or _stop_on_signals()
     worker = build_worker(client, store, settings.task_queue)
     log.info("worker on task queue %r at %s", settings.task_queue, settings.temporal_address)
     async with worker:
+        await schedule_reconciler(client, settings.task_queue, every=every)
         await stop.wait()
     await store.close()
 

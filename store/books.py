@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.errors import Refusal
@@ -71,15 +71,22 @@ async def finish(store: Store, conversation_id: str, now: datetime) -> list[str]
         return await capacity.free(conn, conversation_id, now)
 
 
-async def open_conversations(store: Store, *, limit: int = 500) -> list[tuple[str, str]]:
+async def open_conversations(store: Store, *, after: str | None = None, limit: int = 500) -> list[tuple[str, str]]:
     """(conversation id, workflow id) of everything the books count as open or holding something:
-    what the reconciler checks against Temporal."""
+    what the reconciler checks against Temporal. In conversation id order from just past ``after``,
+    so a sweep pages through all of them instead of seeing the same first ``limit`` each time; the
+    database orders and compares, so the page and its cursor agree whatever the collation."""
+    def first(table, *where):
+        if after is not None:
+            where = (*where, table.c.conversation_id > after)
+        page = (select(table.c.conversation_id, table.c.workflow_id).where(*where)
+                .order_by(table.c.conversation_id).limit(limit).subquery())
+        return select(page.c.conversation_id, page.c.workflow_id)
+
+    # The first ``limit`` of the union are among the first ``limit`` of each table.
+    found = union(first(t.holds), first(t.queue),
+                  first(t.conversations, t.conversations.c.closed_at.is_(None))).subquery()
     async with store.engine.connect() as conn:
-        found: dict[str, str] = {}
-        for table in (t.holds, t.queue):
-            for r in await conn.execute(select(table.c.conversation_id, table.c.workflow_id).limit(limit)):
-                found.setdefault(r.conversation_id, r.workflow_id)
-        for r in await conn.execute(select(t.conversations.c.conversation_id, t.conversations.c.workflow_id)
-                                    .where(t.conversations.c.closed_at.is_(None)).limit(limit)):
-            found.setdefault(r.conversation_id, r.workflow_id)
-    return list(found.items())[:limit]
+        rows = await conn.execute(select(found.c.conversation_id, found.c.workflow_id)
+                                  .order_by(found.c.conversation_id).limit(limit))
+        return [(r.conversation_id, r.workflow_id) for r in rows]

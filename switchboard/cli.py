@@ -136,7 +136,10 @@ def worker() -> None:
     from worker import run_worker
 
     logging.getLogger().setLevel(logging.INFO)
-    asyncio.run(run_worker())
+    try:
+        asyncio.run(run_worker())
+    except RuntimeError as exc:  # a bad setting (SWITCHBOARD_RECONCILE_EVERY), Temporal unreachable
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group(name="directory")

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+
+from routing.durations import parse_duration
+from routing.limits import quote
+
+RECONCILE_EVERY = "SWITCHBOARD_RECONCILE_EVERY"
+RECONCILE_BOUNDS = (timedelta(seconds=1), timedelta(hours=1))
 
 
 @dataclass(frozen=True)
@@ -24,3 +32,20 @@ class Settings:
             database_url=env.get("SWITCHBOARD_DATABASE_URL") or None,
             directory=env.get("SWITCHBOARD_DIRECTORY") or None,
         )
+
+
+def reconcile_every(env: Mapping[str, str] = os.environ) -> timedelta:
+    """How often the reconciler sweeps (SPEC R8.1): ``SWITCHBOARD_RECONCILE_EVERY``, default 60s.
+
+    Read by the processes that schedule it (worker, ``dev``) only, so a bad value stops them at
+    start with the variable named, and leaves the gateway and the CLI alone."""
+    value = env.get(RECONCILE_EVERY) or "60s"
+    low, high = RECONCILE_BOUNDS
+    try:
+        every = timedelta(seconds=parse_duration(value))
+    except ValueError as exc:
+        raise RuntimeError(f"{RECONCILE_EVERY}: {exc}") from None
+    if not low <= every <= high:
+        raise RuntimeError(f"{RECONCILE_EVERY}: {quote(value)} is outside 1s to 1h "
+                           "(how long a slot may stay stranded after its conversation ends)")
+    return every

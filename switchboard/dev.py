@@ -14,8 +14,9 @@ from routing.model import StartConversation
 from store import Store, directory
 from store.db import database_url
 from switchboard import conversations
-from switchboard.config import Settings
+from switchboard.config import Settings, reconcile_every
 from switchboard.devserver import start_dev_server, stop, wait_for_port
+from switchboard.reconciler import schedule_reconciler
 from switchboard.temporal import connect
 from worker import build_worker
 
@@ -39,6 +40,7 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
     """
     for taken in (port, ui_port):
         _check_free(taken)
+    every = reconcile_every()
     parsed = directory.read_file(directory_file) if directory_file else None
     db_url = database_url(settings.database_url)
     address = f"127.0.0.1:{port}"
@@ -54,9 +56,12 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
         await wait_for_port(port, server)
         client = await connect(settings, address=address)
         async with build_worker(client, store, settings.task_queue):
+            reconciler = await schedule_reconciler(client, settings.task_queue, every=every)
             click.echo(f"Temporal UI:       http://127.0.0.1:{ui_port}/namespaces/{settings.namespace}/workflows")
             click.echo(f"Temporal frontend: {address}  task queue: {settings.task_queue}")
             click.echo(f"Database:          {db_url}")
+            if reconciler is not None:
+                click.echo(f"Reconciler:        schedule {reconciler.id}, every {every.total_seconds():g}s")
             if parsed:
                 click.echo(f"Directory:         {directory_file} ({len(parsed.accounts)} accounts)")
             if settings.temporal_address not in (address, f"localhost:{port}"):

@@ -488,6 +488,8 @@ async def test_switchboard_dev_runs_repeatedly_with_the_demo_and_stops_cleanly_o
         try:
             assert dev.line("Temporal UI:").split()[-1] == f"http://127.0.0.1:{ui_port}/namespaces/default/workflows"
             assert f"export TEMPORAL_ADDRESS=127.0.0.1:{port}" in dev.line("Other terminals:")
+            # The second run finds the first one's schedule in the server's file and updates it (R8.1).
+            assert dev.line("Reconciler:").split(maxsplit=1)[1] == "schedule switchboard-reconciler, every 60s"
             client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
 
             async def demos() -> set[str]:

@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 import test_directory_changes as change_checks
+import test_reconciler as reconciler_checks
 import test_store as store_checks  # sibling modules: pytest puts tests/ on sys.path
 from switchboard.devserver import free_port
 
@@ -135,7 +136,9 @@ async def pg_url(postgres: str) -> str:
     change_checks.check_r9_4_a_load_that_removes_what_open_conversations_use_is_refused,
     change_checks.check_r2_4_a_load_beside_a_route_refuses_by_the_load_it_waited_for,
     change_checks.check_r7_4_hero_changes_for_one_customer_take_turns,
+    reconciler_checks.check_r8_1_the_books_page_through_every_open_conversation_once,
 ], ids=lambda check: check.__name__.removeprefix("check_"))
 async def test_store_on_postgres(check, pg_url: str) -> None:
-    """Each check of tests/test_store.py and tests/test_directory_changes.py, on a database of its own."""
+    """Each check of tests/test_store.py, tests/test_directory_changes.py and tests/test_reconciler.py,
+    on a database of its own."""
     await check(pg_url)
