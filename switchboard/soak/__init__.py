@@ -129,7 +129,10 @@ async def run(options: Options, log: Callable[[str], None] = print) -> Figures:
             await asyncio.gather(load.start_all(options.rate), inject(stack, fault_plan(options, rng), rng, log))
             log(f"  t+{loop.time() - begin:.0f}s all started; wind down")
             await load.wind_down(*WIND_DOWN)
-            log(f"  t+{loop.time() - begin:.0f}s drain")
+            still_open = [f"{c.id} ({(c.view or {}).get('status')})" for c in load.conversations
+                          if c.started and not c.done]
+            log(f"  t+{loop.time() - begin:.0f}s drain: {len(still_open)} open"
+                + (f": {', '.join(still_open[:10])}{' ...' if len(still_open) > 10 else ''}" if still_open else ""))
             await load.drain(*DRAIN)
             await settle(client, load, *SETTLE)
             for task in background[1:]:  # the supervisor stays: the checks need the server only

@@ -25,7 +25,11 @@ def main(databases: tuple[str, ...], **options) -> None:
     """Kill workers and restart Temporal during a few hundred conversations; print what broke."""
     failed = False
     for database in databases or ("sqlite",):
-        figures = asyncio.run(_cancel_on_sigterm(Options(database=database, **options)))
+        try:
+            figures = asyncio.run(_cancel_on_sigterm(Options(database=database, **options)))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            click.echo("soak interrupted; its processes and folder are gone", err=True)
+            sys.exit(130)
         click.echo(figures.report(f"fault soak on {database}: {'all zero' if figures.ok else 'FAILED'}"))
         failed = failed or not figures.ok
     sys.exit(1 if failed else 0)

@@ -60,6 +60,8 @@ class Figures:
                 lines.append(f"  FAIL {name}: {key}: {detail}")
             if len(failures) > SHOWN:
                 lines.append(f"  FAIL {name}: ... and {len(failures) - SHOWN} more")
+        causes = Counter(m.split(":", 1)[0] for messages in self.failed_tasks.values() for m in messages)
+        lines += [f"  (failed workflow tasks with cause {cause}: {n})" for cause, n in sorted(causes.items())]
         lines += [f"  ({key}: {value})" for key, value in sorted(self.info.items())]
         return "\n".join(lines)
 
@@ -151,7 +153,7 @@ async def _check_conversation(client: Client, c: Tracked, figures: Figures) -> b
                                   if pending.attempt else ", no workflow task pending"))
     else:
         figures.stuck[c.id] = f"ended {status.name if status else status}, not closed"
-    twice = _assigned_twice(c, view)
+    twice = assigned_twice(c, view)
     if twice:
         figures.assigned_twice[c.id] = twice
     failures, counts = await _failed_tasks(client, c.workflow_id)
@@ -161,7 +163,7 @@ async def _check_conversation(client: Client, c: Tracked, figures: Figures) -> b
     return status == WorkflowExecutionStatus.RUNNING
 
 
-def _assigned_twice(c: Tracked, view: dict[str, Any] | None) -> str | None:
+def assigned_twice(c: Tracked, view: dict[str, Any] | None) -> str | None:
     """The soak moves nothing (no transfer, rollback, hero), so one assignment per conversation."""
     if len(c.accepted_by) > 1:
         return f"accept succeeded for {sorted(c.accepted_by)}"

@@ -83,7 +83,16 @@ class Tracked:
 
 
 async def bounded(call: Awaitable[Any]) -> Any:
-    return await asyncio.wait_for(call, BOUND)
+    """The call within BOUND seconds. The client reports a call cut short by a cancellation as an
+    RPC error (CANCELLED, or an update's RPC timeout): a cancelled soak must not retry it."""
+    try:
+        async with asyncio.timeout(BOUND):
+            return await call
+    except Exception:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from None
+        raise
 
 
 class Load:
