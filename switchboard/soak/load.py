@@ -127,10 +127,14 @@ class Load:
         loop = asyncio.get_running_loop()
         begin = loop.time()
         starts = []
-        for i, c in enumerate(self.conversations):
-            await asyncio.sleep(max(0.0, begin + i / rate - loop.time()))
-            starts.append(asyncio.create_task(self._start(c)))
-        await asyncio.gather(*starts)
+        try:
+            for i, c in enumerate(self.conversations):
+                await asyncio.sleep(max(0.0, begin + i / rate - loop.time()))
+                starts.append(asyncio.create_task(self._start(c)))
+            await asyncio.gather(*starts)
+        finally:  # cancelled: so are the starts under way
+            for task in starts:
+                task.cancel()
 
     async def _start(self, c: Tracked) -> None:
         """Retried until confirmed: the conflict policy makes a repeat of a start that went through
