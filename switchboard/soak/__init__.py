@@ -119,8 +119,8 @@ async def run(options: Options, log: Callable[[str], None] = print) -> Figures:
             stack.start_worker(index)
         client = await Client.connect(stack.address, data_converter=pydantic_data_converter, runtime=_quiet_runtime())
         await stack.wait_for_pollers(client)
-        log(f"  t+{loop.time() - begin:.0f}s {options.workers} worker(s) polling; load")
-        begin = loop.time()  # fault times count from the start of the load
+        log(f"  {options.workers} worker(s) polling after {loop.time() - begin:.0f}s of setup; load (t+0s)")
+        begin = loop.time()  # from here on, times count from the start of the load, as the faults' do
         store = StoreReader(url)
         load = Load(client, stack.task_queue, store, rng, options.conversations, run=str(options.seed))
         background = [asyncio.create_task(stack.supervise()), asyncio.create_task(load.poll()),
