@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench histories clean
+.PHONY: install run test bench soak histories clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ test: install
 
 bench: install
 	$(BIN)/switchboard bench
+
+# The full fault soak (README "Fault soak"): about 3 minutes per database; exits 1 on any finding.
+soak: install
+	$(BIN)/python -m switchboard.soak --database sqlite --database postgres --workers 2 \
+		--conversations 300 --kills 3 --server-restarts 1
 
 # Re-record the Conversation histories that tests/test_replay.py replays (see that file first).
 histories: install

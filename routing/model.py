@@ -8,7 +8,7 @@ the same shapes as CONTRACT.md. ``parse`` turns a raw JSON object into a model o
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 

@@ -13,7 +13,6 @@ import secrets
 from datetime import datetime, timezone
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.errors import Refusal
 from routing.visibility import Party

@@ -7,123 +7,32 @@ PostgreSQL binaries the tests skip and say why.
 
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
-import pwd
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 import test_directory_changes as change_checks
 import test_reconciler as reconciler_checks
 import test_store as store_checks  # sibling modules: pytest puts tests/ on sys.path
-from switchboard.devserver import free_port
+from switchboard import pgcluster
 
 pytestmark = pytest.mark.postgres
-
-USER = "switchboard"
-
-
-def _binary(name: str) -> str | None:
-    """On PATH, else the newest /usr/lib/postgresql/<version>/bin (Debian keeps them off PATH)."""
-    installed = glob.glob(f"/usr/lib/postgresql/*/bin/{name}")
-    return shutil.which(name) or max(installed, key=lambda path: int(Path(path).parents[1].name), default=None)
-
-
-def _unprivileged() -> pwd.struct_passwd | None:
-    """``initdb`` and ``postgres`` refuse to run as root: run them as ``postgres`` (or ``nobody``)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    pytest.skip("running as root and there is no postgres or nobody user to run PostgreSQL as")
-
-
-def _die_with_parent() -> None:
-    """A killed test run takes the cluster along (Linux). Called in the child after its switch of
-    user (a switch clears the setting); libc is loaded beforehand, as the child cannot import."""
-    _LIBC.prctl(1, signal.SIGQUIT)  # PR_SET_PDEATHSIG
-
-
-_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform == "linux" else None
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """A running throwaway cluster; yields its base URL (no database name)."""
-    initdb, server = _binary("initdb"), _binary("postgres")
-    if not (initdb and server):
-        pytest.skip("PostgreSQL binaries not found (initdb, postgres on PATH or in /usr/lib/postgresql/*/bin)")
-    owner = _unprivileged()
-    folder = Path(tempfile.mkdtemp(prefix="switchboard-pg-"))
-    if owner:
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
-    run_as = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []} if owner else {}
-    process = None
-    try:
-        made = subprocess.run([initdb, "-D", str(folder / "data"), "-U", USER, "-A", "trust", "-E", "UTF8",
-                               "--no-sync"], capture_output=True, text=True, **run_as)
-        if made.returncode:
-            raise RuntimeError(f"initdb failed ({made.returncode}):\n{made.stderr[-2000:]}")
-        port = free_port()
-        with open(folder / "postgres.log", "wb") as log:
-            process = subprocess.Popen(
-                [server, "-D", str(folder / "data"), "-p", str(port), "-k", str(folder),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                 "-c", "full_page_writes=off"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None, **run_as)
-        _wait_for(port, process, folder / "postgres.log")
-        yield f"postgresql+asyncpg://{USER}@127.0.0.1:{port}"
-    finally:
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)  # fast shutdown: roll back, disconnect, stop
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _wait_for(port: int, process: subprocess.Popen, log: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"postgres exited with code {process.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"postgres did not listen on 127.0.0.1:{port} within {timeout:g}s")
+    if reason := pgcluster.missing():
+        pytest.skip(reason)
+    with pgcluster.cluster() as url:
+        yield url
 
 
 @pytest.fixture
 async def pg_url(postgres: str) -> str:
     """A new, empty database on the session's cluster."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    server = make_url(postgres)
-    conn = await asyncpg.connect(host=server.host, port=server.port, user=USER, database="postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{postgres}/{name}"
+    return await pgcluster.create_database(postgres, f"t_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.mark.parametrize("check", [
