@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from store import Store, presence, routing as steps
+from store import Store, routing as steps
 from switchboard.cli import main
 from switchboard.devserver import free_port
 from test_cli import Shell, clean_env, conversation_id, shell  # noqa: F401  (shell: the fixture)
