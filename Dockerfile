@@ -1,8 +1,8 @@
 # The Switchboard image: the `switchboard` command with the gateway extras. docker-compose.yml runs
 # it as the worker (default command), the HTTP gateway and the one-shot directory loader.
 #
-#   docker build -t switchboard:0.1.0 .
-#   docker run --rm -e TEMPORAL_ADDRESS=host:7233 -e SWITCHBOARD_DATABASE_URL=... switchboard:0.1.0
+#   docker build -t switchboard:0.2.0 .
+#   docker run --rm -e TEMPORAL_ADDRESS=host:7233 -e SWITCHBOARD_DATABASE_URL=... switchboard:0.2.0
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \

@@ -19,9 +19,9 @@ from temporalio.worker import Worker
 from activities.reconcile import ReconcileActivities
 from activities.routing import RoutingActivities
 from store import Store
-from switchboard.config import Settings, reconcile_every
-from switchboard.reconciler import schedule_reconciler
-from switchboard.temporal import connect
+from service.config import Settings, reconcile_every
+from service.reconciler import schedule_reconciler
+from service.temporal import connect
 from workflows.conversation import Conversation
 from workflows.reconciler import Reconciler
 

@@ -24,7 +24,7 @@ from routing.errors import Refusal
 from routing.limits import Id
 from routing.visibility import Party, has_part_in, may_manage
 from store import directory
-from switchboard import heroes
+from service import heroes
 from workflows import search_attributes as sa
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])

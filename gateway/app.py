@@ -19,8 +19,8 @@ from gateway.bodies import BodyLimits
 from gateway.backend import Backend
 from gateway.errors import Error
 from store import Store
-from switchboard.config import Settings
-from switchboard.temporal import connect
+from service.config import Settings
+from service.temporal import connect
 
 DESCRIPTION = """\
 Channel gateways start and close conversations; agent workspaces answer offers and act on what
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             if store is None:
                 await own_store.close()
 
-    app = FastAPI(title="Switchboard gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+    app = FastAPI(title="Switchboard gateway", version="0.2.0", description=DESCRIPTION, lifespan=lifespan,
                   responses=ERRORS)
     if store is not None and client is not None:
         app.state.backend = Backend(store, client, task_queue or settings.task_queue, wait)

@@ -25,7 +25,7 @@ from routing.transfer import may_transfer
 from routing.visibility import (Party, Where, has_part_in, may_answer_offer, may_close, may_roll_back,
                                 may_supervise, sees)
 from store import directory
-from switchboard import conversations
+from service import conversations
 from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
 

@@ -1,7 +1,7 @@
 """Dedicated heroes and agent deactivation in the database (SPEC R7).
 
 Each function is one transaction and returns what the caller must tell running conversations
-(``switchboard.heroes`` sends the signals after the commit).
+(``service.heroes`` sends the signals after the commit).
 """
 
 from __future__ import annotations

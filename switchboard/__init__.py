@@ -1,3 +1,3 @@
 """Switchboard: a contact-center routing engine on Temporal."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

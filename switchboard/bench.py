@@ -45,11 +45,11 @@ from routing.hours import DAYS
 from routing.model import StartConversation
 from store import Store, directory
 from switchboard import bench_workflows
-from switchboard.conversations import command as send_command
-from switchboard.conversations import start as start_conversation
-from switchboard.config import Settings
+from service.conversations import command as send_command
+from service.conversations import start as start_conversation
+from service.config import Settings
 from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
-from switchboard.temporal import connect
+from service.temporal import connect
 from worker import build_worker
 
 T = TypeVar("T")

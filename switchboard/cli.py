@@ -28,9 +28,9 @@ from routing.errors import Refusal
 from routing.model import StartConversation, parse
 from store import Store, directory, presence, rights, tokens
 from store.directory import DirectoryError
-from switchboard import conversations, heroes
-from switchboard.config import Settings
-from switchboard.temporal import connect
+from service import conversations, heroes
+from service.config import Settings
+from service.temporal import connect
 from workflows import search_attributes as sa
 
 _LIST_KEYS = (sa.OWNER_ACCOUNT, sa.OWNER_SKILL, sa.HANDLER_ACCOUNT, sa.HANDLER_SKILL, sa.ASSIGNED_AGENT,

@@ -13,11 +13,11 @@ import click
 from routing.model import StartConversation
 from store import Store, directory
 from store.db import database_url
-from switchboard import conversations
-from switchboard.config import Settings, reconcile_every
+from service import conversations
+from service.config import Settings, reconcile_every
 from switchboard.devserver import start_dev_server, stop, wait_for_port
-from switchboard.reconciler import schedule_reconciler
-from switchboard.temporal import connect
+from service.reconciler import schedule_reconciler
+from service.temporal import connect
 from worker import build_worker
 
 # One conversation per rollover mode of examples/directory.yaml, and the hero customer.

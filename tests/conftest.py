@@ -31,7 +31,7 @@ from temporalio.worker import Worker
 
 from routing.model import StartConversation
 from store import Store, directory, presence
-from switchboard import conversations
+from service import conversations
 from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
 from worker import build_worker
 from workflows import search_attributes as sa

@@ -30,7 +30,7 @@ from routing.directory import SkillRef
 from routing.model import StartConversation
 from store import Store, directory, presence
 from store import heroes as stored_heroes
-from switchboard import conversations, heroes
+from service import conversations, heroes
 from workflows.state import ConversationState
 from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
 from worker import build_worker

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from gateway import create_app
 from store import schema, tokens
-from switchboard import heroes
+from service import heroes
 from switchboard.cli import main
 from switchboard.devserver import free_port
 from workflows.conversation import workflow_id

@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from gateway import create_app
 from gateway.errors import from_rpc
 from store import presence, schema, tokens
-from switchboard import heroes
+from service import heroes
 from test_gateway import _directory, _run, _sse, world  # noqa: F401  (world: the fixture)
 from workflows.conversation import workflow_id
 

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from routing.errors import Refusal
 from store import presence
-from switchboard import heroes
+from service import heroes
 
 DIRECTORY = """
 accounts:

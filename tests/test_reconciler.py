@@ -210,14 +210,14 @@ async def test_r8_1_a_conversation_whose_workflow_cannot_be_described_is_left_fo
 
 
 def _settings(client: Client, task_queue: str, database_url: str):
-    from switchboard.config import Settings
+    from service.config import Settings
 
     return Settings(temporal_address=client.service_client.config.target_host, namespace=client.namespace,
                     task_queue=task_queue, database_url=database_url, directory=None)
 
 
 async def _schedule_of(client: Client, task_queue: str):
-    from switchboard.reconciler import schedule_id
+    from service.reconciler import schedule_id
 
     for _ in range(200):
         try:
@@ -229,7 +229,7 @@ async def _schedule_of(client: Client, task_queue: str):
 
 async def test_r8_1_the_worker_schedules_the_reconciler_which_frees_a_terminated_conversation_by_itself(
         dev_env: Client, tmp_path, monkeypatch):
-    from switchboard.reconciler import schedule_id
+    from service.reconciler import schedule_id
     from worker import run_worker
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'switchboard.db'}"
@@ -261,7 +261,7 @@ async def test_r8_1_the_worker_schedules_the_reconciler_which_frees_a_terminated
 
 
 async def test_r8_1_scheduling_the_reconciler_again_updates_it_and_keeps_an_operator_pause(dev_env: Client):
-    from switchboard.reconciler import schedule_id, schedule_reconciler
+    from service.reconciler import schedule_id, schedule_reconciler
 
     task_queue = f"tq-{uuid.uuid4().hex[:10]}"
     await schedule_reconciler(dev_env, task_queue, every=timedelta(minutes=1))
@@ -277,7 +277,7 @@ async def test_r8_1_scheduling_the_reconciler_again_updates_it_and_keeps_an_oper
 
 
 async def test_r8_1_a_server_without_schedules_does_not_stop_the_worker(ts_env):
-    from switchboard.reconciler import schedule_reconciler
+    from service.reconciler import schedule_reconciler
 
     # The time-skipping test server has no schedules: the worker logs it and runs on.
     assert await schedule_reconciler(ts_env.client, f"tq-{uuid.uuid4().hex[:10]}",
@@ -286,14 +286,14 @@ async def test_r8_1_a_server_without_schedules_does_not_stop_the_worker(ts_env):
 
 @pytest.mark.parametrize("value", ["soon", "0", "-5s", "0.5s", "2h", "1e3"])
 def test_r8_1_a_bad_reconcile_interval_is_refused_naming_the_variable(value):
-    from switchboard.config import reconcile_every
+    from service.config import reconcile_every
 
     with pytest.raises(RuntimeError, match=r"SWITCHBOARD_RECONCILE_EVERY"):
         reconcile_every({"SWITCHBOARD_RECONCILE_EVERY": value})
 
 
 def test_r8_1_the_reconcile_interval_defaults_to_a_minute():
-    from switchboard.config import reconcile_every
+    from service.config import reconcile_every
 
     assert reconcile_every({}) == timedelta(minutes=1)
     assert reconcile_every({"SWITCHBOARD_RECONCILE_EVERY": "15s"}) == timedelta(seconds=15)

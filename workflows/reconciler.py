@@ -1,6 +1,6 @@
 """The ``Reconciler`` workflow: one sweep over the store's open conversations (SPEC R8.1).
 
-A Temporal Schedule starts it every ``SWITCHBOARD_RECONCILE_EVERY`` (``switchboard.reconciler``),
+A Temporal Schedule starts it every ``SWITCHBOARD_RECONCILE_EVERY`` (``service.reconciler``),
 so slots come back by Temporal's clock, not a cron of ours. Each page is one ``reconcile``
 activity; a sweep longer than ``PAGES_PER_RUN`` pages continues as new from where it stopped, so
 its history stays bounded however many conversations are open.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from switchboard.config import Settings
+from service.config import Settings
 
 
 async def connect(settings: Settings | None = None, *, address: str | None = None) -> Client:
