@@ -94,6 +94,14 @@ def _quiet_runtime() -> Runtime:
         core_level="ERROR", other_level="ERROR"))))
 
 
+def _keep_or_remove(folder: Path, options: Options, figures: Figures, log: Callable[[str], None]) -> None:
+    """A failed soak keeps its folder (Temporal's file, the store, the workers' logs) to look at."""
+    if options.keep or not figures.ok:
+        log(f"  kept {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 async def run(options: Options, log: Callable[[str], None] = print) -> Figures:
     """One soak; the figures say what it found. Every process and the folder go away at the end."""
     rng, figures = random.Random(options.seed), Figures()
@@ -102,10 +110,7 @@ async def run(options: Options, log: Callable[[str], None] = print) -> Figures:
     loop = asyncio.get_running_loop()
     begin = loop.time()
     with ExitStack() as cleanup:
-        if options.keep:
-            cleanup.callback(log, f"  kept {folder}")
-        else:
-            cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+        cleanup.callback(_keep_or_remove, folder, options, figures, log)
         if options.database == "postgres":
             url = await pgcluster.create_database(cleanup.enter_context(pgcluster.cluster()), "soak")
         else:
