@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 import test_directory_changes as change_checks
+import test_fenced_steps as fenced_checks
 import test_store as store_checks  # sibling modules: pytest puts tests/ on sys.path
 from switchboard.devserver import free_port
 
@@ -135,7 +136,15 @@ async def pg_url(postgres: str) -> str:
     change_checks.check_r9_4_a_load_that_removes_what_open_conversations_use_is_refused,
     change_checks.check_r2_4_a_load_beside_a_route_refuses_by_the_load_it_waited_for,
     change_checks.check_r7_4_hero_changes_for_one_customer_take_turns,
+    fenced_checks.check_r2_4_a_late_step_after_close_changes_nothing,
+    fenced_checks.check_r2_4_an_older_step_changes_nothing,
+    fenced_checks.check_r2_4_a_refused_move_changes_nothing_and_its_step_is_spent,
+    fenced_checks.check_r2_3_a_head_that_passed_on_the_freed_agent_does_not_use_up_the_wake,
+    fenced_checks.check_r2_3_a_retried_route_or_release_returns_its_wakes_again,
+    fenced_checks.check_r2_3_an_enqueue_beside_a_release_never_loses_the_wake,
+    fenced_checks.check_r2_3_a_newcomer_does_not_overtake_the_queue_head,
 ], ids=lambda check: check.__name__.removeprefix("check_"))
 async def test_store_on_postgres(check, pg_url: str) -> None:
-    """Each check of tests/test_store.py and tests/test_directory_changes.py, on a database of its own."""
+    """Each check of tests/test_store.py, tests/test_directory_changes.py and tests/test_fenced_steps.py, on a
+    database of its own."""
     await check(pg_url)
