@@ -1,4 +1,5 @@
-"""The store on PostgreSQL 15: the checks of tests/test_store.py, run on a throwaway cluster.
+"""The store on PostgreSQL 15: the checks of tests/test_store.py (and its siblings), run on a
+throwaway cluster; and SPEC R2.4 under load with two workers sharing one PostgreSQL database.
 
 The cluster lives in a temporary folder for the session (``initdb`` + ``postgres``, TCP on a free
 port of 127.0.0.1, trust auth, no fsync) and each test gets a database of its own. Without the
@@ -7,10 +8,12 @@ PostgreSQL binaries the tests skip and say why.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import glob
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -25,11 +28,19 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
+import test_concurrency as load
 import test_directory_changes as change_checks
 import test_fenced_steps as fenced_checks
 import test_store as store_checks  # sibling modules: pytest puts tests/ on sys.path
+from conftest import Stack
+from store import Store, presence
+from store import schema as t
 from switchboard.devserver import free_port
+from worker import build_worker
 
 pytestmark = pytest.mark.postgres
 
@@ -148,3 +159,46 @@ async def test_store_on_postgres(check, pg_url: str) -> None:
     """Each check of tests/test_store.py, tests/test_directory_changes.py and tests/test_fenced_steps.py, on a
     database of its own."""
     await check(pg_url)
+
+
+async def test_r2_4_two_workers_on_postgres_never_overfill_an_agent_or_assign_twice(dev_env, pg_url: str) -> None:
+    """tests/test_concurrency.py's check with each of two workers on its own PostgreSQL connections
+    (and its own Temporal client), one task queue: 30 conversations, agents accepting and declining
+    at random (seeded), all closed in the end. No agent is ever over capacity, no conversation is
+    accepted twice, and nothing is left held."""
+    first, second = await Store.open(pg_url), Store.connect(pg_url)
+    other = await Client.connect(dev_env.service_client.config.target_host, data_converter=pydantic_data_converter)
+    stack = Stack(client=dev_env, store=first, task_queue=f"tq-{uuid.uuid4().hex[:10]}")
+    rng, done = random.Random(7), asyncio.Event()
+    try:
+        await stack.load(load.DIRECTORY)
+        async with build_worker(dev_env, first, stack.task_queue), build_worker(other, second, stack.task_queue):
+            handles = await asyncio.gather(*(stack.start("acme", "sales", priority=rng.randint(0, 3))
+                                             for _ in range(30)))
+            agents = [asyncio.create_task(load._agent(stack, a, random.Random(i), done))
+                      for i, a in enumerate(load.AGENTS)]
+            monitor = asyncio.create_task(load._watch_capacity(stack, done))
+            try:
+                results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout=300)
+            finally:
+                done.set()
+                await asyncio.gather(*agents)
+            assert await monitor >= 1
+        assert all(r["status"] == "closed" for r in results)
+        assert all([e["kind"] for e in r["timeline"]].count("accepted") == 1 for r in results)
+        for agent in load.AGENTS:
+            intervals = [(load._at(next(e for e in r["timeline"] if e["kind"] == "accepted")),
+                          load._at(next(e for e in r["timeline"] if e["kind"] == "closed")))
+                         for r in results if r["assignee"] == agent]
+            assert load._max_overlap(intervals) <= 2, agent
+        assert all(row.load == 0 for row in await presence.load_summary(first))
+        async with first.engine.connect() as conn:
+            assert list(await conn.execute(t.holds.select())) == []
+    finally:
+        for conversation_id in stack.started:
+            try:
+                await stack.handle(conversation_id).terminate("test finished")
+            except RPCError:
+                pass  # closed already
+        await first.close()
+        await second.close()
