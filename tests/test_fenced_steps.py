@@ -82,7 +82,8 @@ async def check_r2_4_an_older_step_changes_nothing(url: str) -> None:
     try:
         fourth, _ = await steps.route(store, request("c-1", 4, excluded=("dan",)))
         assert fourth.offer_to == "eve"
-        fifth, _ = await steps.route(store, request("c-1", 5, at=T0 + timedelta(seconds=5), excluded=("eve",), waiting_since=T0))
+        fifth, _ = await steps.route(store, request("c-1", 5, at=T0 + timedelta(seconds=5), excluded=("eve",),
+                                                    waiting_since=T0))
         assert fifth.offer_to == "dan"  # Eve declined: step 5 offers Dan
         [hold] = await rows(store, t.holds)
         assert (hold.agent_id, hold.step) == ("dan", 5)
@@ -120,8 +121,8 @@ async def check_r2_4_a_refused_move_changes_nothing_and_its_step_is_spent(url: s
         assert (await loads(store))["bob"] == 1
         assert (await _book(store, "c-1")).step == 1
 
-        third, _ = await steps.route(store, request("c-1", 3, at=T0 + timedelta(seconds=2), excluded=("bob",), waiting_since=T0)
-                                     .model_copy(update={"target": here}))
+        third, _ = await steps.route(store, request("c-1", 3, at=T0 + timedelta(seconds=2), excluded=("bob",),
+                                                    waiting_since=T0).model_copy(update={"target": here}))
         assert third.offer_to is None  # nobody else online: it waits
         assert await rows(store, t.holds) == [] and len(await rows(store, t.queue)) == 1
         allowed = transfer.model_copy(update={"move": Move(kind="transfer", by="bob", assignee="bob", source=here)})
@@ -174,7 +175,9 @@ async def check_r2_3_a_retried_route_or_release_returns_its_wakes_again(url: str
         assert first[1] == ["conversation-q-1"]
         assert await steps.route(store, declined) == first
 
-        await steps.route(store, request("q-1", 2, at=T0 + timedelta(seconds=3), waiting_since=T0 + timedelta(seconds=1)))  # woken: takes Bob
+        woken, _ = await steps.route(store, request("q-1", 2, at=T0 + timedelta(seconds=3),
+                                                    waiting_since=T0 + timedelta(seconds=1)))
+        assert woken.offer_to == "bob"
         await steps.route(store, request("q-2", at=T0 + timedelta(seconds=4)))
         wakes = await books.finish(store, "q-1", T0 + timedelta(seconds=5))
         assert "conversation-q-2" in wakes
@@ -226,7 +229,8 @@ async def test_r2_3_an_enqueue_beside_a_release_never_loses_the_wake(tmp_path: P
 async def check_r2_3_a_newcomer_does_not_overtake_the_queue_head(url: str) -> None:
     """q-1 waits for Bob; Bob gets room without anyone being woken (his capacity is raised by a
     directory load); q-2, of equal priority, arrives: it queues behind q-1 and its step wakes q-1.
-    A re-check of q-3, further back, does not take him either. Before: q-2 took Bob."""
+    Neither q-4, of lower priority, nor a re-check of q-3, further back, takes him. Before: q-2
+    took Bob."""
     store = await _opened(url)
     try:
         await presence.set_status(store, "ann", "offline", T0)
@@ -237,13 +241,15 @@ async def check_r2_3_a_newcomer_does_not_overtake_the_queue_head(url: str) -> No
 
         newcomer, wakes = await steps.route(store, request("q-2", at=T0 + timedelta(seconds=3)))
         assert newcomer.offer_to is None and wakes == ["conversation-q-1"]
+        lower, wakes = await steps.route(store, request("q-4", at=T0 + timedelta(seconds=3), priority=-1))
+        assert lower.offer_to is None and wakes == ["conversation-q-1"]
         recheck, wakes = await steps.route(store, request("q-3", 2, at=T0 + timedelta(seconds=4),
                                                           waiting_since=T0 + timedelta(seconds=2)))
         assert recheck.offer_to is None and wakes == ["conversation-q-1"]
         head, _ = await steps.route(store, request("q-1", 2, at=T0 + timedelta(seconds=5),
                                                    waiting_since=T0 + timedelta(seconds=1)))
         assert head.offer_to == "bob"
-        assert {q.conversation_id for q in await rows(store, t.queue)} == {"q-2", "q-3"}
+        assert {q.conversation_id for q in await rows(store, t.queue)} == {"q-2", "q-3", "q-4"}
     finally:
         await store.close()
 
