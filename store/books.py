@@ -61,14 +61,19 @@ async def record(conn: AsyncConnection, req: RouteRequest, result: dict[str, Any
 
 async def finish(store: Store, conversation_id: str, now: datetime) -> list[str]:
     """Close the books and free whatever the conversation holds (slot, queue place); idempotent,
-    and every later step of it changes nothing. Returns queued workflows to wake."""
+    and every later step of it changes nothing. Returns queued workflows to wake; a retry returns
+    those its first attempt found again, since that attempt may have committed without sending them."""
     async with store.transaction() as conn:
         await lock(conn, conversation_id)
-        await conn.execute(update(t.conversations).where(t.conversations.c.conversation_id == conversation_id,
-                                                         t.conversations.c.closed_at.is_(None))
-                           .values(closed_at=now))
+        row = (await conn.execute(select(t.conversations.c.closed_at, t.conversations.c.result).where(
+            t.conversations.c.conversation_id == conversation_id))).first()
         await conn.execute(delete(t.queue).where(t.queue.c.conversation_id == conversation_id))
-        return await capacity.free(conn, conversation_id, now)
+        wakes = await capacity.free(conn, conversation_id, now)
+        if row is not None and row.closed_at is not None:
+            return list(dict.fromkeys([*(row.result or {}).get("wakes", []), *wakes]))
+        await conn.execute(update(t.conversations).where(t.conversations.c.conversation_id == conversation_id)
+                           .values(closed_at=now, result={"wakes": wakes}))
+        return wakes
 
 
 async def open_conversations(store: Store, *, after: str | None = None, limit: int = 500) -> list[tuple[str, str]]:
