@@ -22,7 +22,10 @@ QUOTE_MAX = 40  # how much of a bad value a refusal repeats
 
 def quote(value: object) -> str:
     """``repr`` of a value, cut to a short prefix: a refusal never echoes a 10 kB input back."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # nested deeper than the interpreter goes (a raw client's JSON)
+        return f"<{type(value).__name__} nested too deep to show>"
     return text if len(text) <= QUOTE_MAX else f"{text[:QUOTE_MAX]}... ({len(text)} characters)"
 
 

@@ -11,12 +11,14 @@ is deployed: guard the change with ``workflow.patched`` rather than re-recording
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
+from temporalio.common import RawValue
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -46,15 +48,15 @@ async def test_recorded_history_replays_on_the_current_workflow(path: Path):
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"
 
 
-@workflow.defn(name="Conversation")
+@workflow.defn(dynamic=True)
 class ReleasesFirst(Conversation):
     """A deliberately non-deterministic edit: releases capacity before the first routing step."""
 
     @workflow.run
-    async def run(self, start: Any = None, carry: Any = None) -> dict[str, Any]:
+    async def run(self, args: Sequence[RawValue]) -> dict[str, Any]:
         if self.s is not None:
             await self._release()
-        return await super().run(start, carry)
+        return await super().run(args)
 
 
 async def test_the_guard_catches_a_change_in_command_order():

@@ -10,20 +10,23 @@ commands (accept, transfer, rollback, ...) are in ``workflows.commands``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair
+from temporalio.common import RawValue, RetryPolicy, SearchAttributePair
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.routing import RoutingActivities
     from routing.directory import SkillRef
     from routing.errors import Refusal
+    from routing.limits import quote
     from routing.model import Move, Offer, Release, RouteOutcome, RouteRequest, StartConversation, parse
     from workflows import search_attributes as sa
     from workflows.commands import Commands, failure
+    from workflows.inputs import started
     from workflows.state import ConversationState
 
 ACTIVITY_TIMEOUT = timedelta(seconds=15)
@@ -34,16 +37,21 @@ QUEUE_RECHECK_MAX = timedelta(minutes=5)  # ... backing off while nobody has roo
 SOONEST = timedelta(milliseconds=1)  # a deadline already past still gets its timer: same commands, any lateness
 HISTORY_LIMIT = 2_000  # events before continue-as-new (DESIGN "Bounded history")
 HISTORY_BYTES = 1_000_000  # ... or bytes
+WORKFLOW_TYPE = "Conversation"  # CONTRACT
 
 
 def workflow_id(conversation_id: str) -> str:
     return f"conversation-{conversation_id}"
 
 
-@workflow.defn(name="Conversation")
+# Dynamic, so that the inputs reach the workflow as raw payloads (CONTRACT's start input, then the
+# carried state): a typed run has the SDK decode them first, and a start it cannot decode (JSON
+# nested past the converter's limit, a foreign encoding) fails the workflow task on every retry
+# instead of the workflow. The type is still ``Conversation``: anything else is refused.
+@workflow.defn(dynamic=True)
 class Conversation(Commands):
     @workflow.init
-    def __init__(self, start: Any = None, carry: Any = None) -> None:
+    def __init__(self, args: Sequence[RawValue]) -> None:
         # The state exists from the first workflow task, so a command that arrives with the start
         # already sees the conversation; a bad start is kept to fail the run (SPEC R1.3).
         self._refusal: ApplicationError | None = None
@@ -51,6 +59,10 @@ class Conversation(Commands):
         # Held while the conversation moves (a routing step, a command's move): one move at a time.
         self._lock = asyncio.Lock()
         try:
+            if workflow.info().workflow_type != WORKFLOW_TYPE:
+                raise Refusal("UnknownWorkflowType", f"workflow type {quote(workflow.info().workflow_type)}: "
+                                                     f"this worker runs {WORKFLOW_TYPE!r}")
+            start, carry = started(args)
             self.s = ConversationState.model_validate(carry) if carry is not None else self._open(start)
         except Refusal as refusal:
             self._refusal = failure(refusal)
@@ -63,7 +75,7 @@ class Conversation(Commands):
     # ---- the story ------------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, start: Any = None, carry: Any = None) -> dict[str, Any]:
+    async def run(self, args: Sequence[RawValue]) -> dict[str, Any]:
         if self._refusal is not None:
             raise self._refusal
         s = self.s
@@ -78,7 +90,7 @@ class Conversation(Commands):
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if s.status != "closed":
-                    workflow.continue_as_new(args=[start, s])
+                    workflow.continue_as_new(args=[args[0], s], workflow=WORKFLOW_TYPE)
             await self._wait()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._release()

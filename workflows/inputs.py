@@ -4,6 +4,7 @@ workflow task."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +29,26 @@ def decoded(values: Sequence[RawValue], verb: str) -> list[Any]:
             encoding = raw.payload.metadata.get("encoding", b"?").decode(errors="replace")[:40]
             raise Refusal("InvalidInput", f"{verb}: the input could not be decoded (encoding {encoding!r})") from None
     return out
+
+
+def started(values: Sequence[RawValue]) -> tuple[Any, Any]:
+    """The start input and the state carried across continue-as-new (None on a first run), as
+    JSON values. JSON is read by the standard library: the pydantic converter's parser stops at
+    200 levels, so a deep value would fail in the SDK, before the workflow can refuse it by name."""
+    if len(values) > 2:
+        raise Refusal("InvalidInput", f"start: expected one JSON object as input, got {len(values)} inputs")
+    out = []
+    for raw in values:
+        try:
+            if raw.payload.metadata.get("encoding") == b"json/plain":
+                out.append(json.loads(raw.payload.data))
+            else:
+                out.append(workflow.payload_converter().from_payload(raw.payload))
+        except Exception:  # undecodable, or nested past the interpreter's recursion limit
+            encoding = raw.payload.metadata.get("encoding", b"?").decode(errors="replace")[:40]
+            raise Refusal("InvalidInput", f"start: the input could not be decoded (encoding {encoding!r})") from None
+    start, carry = (out + [None, None])[:2]
+    return start, carry
 
 
 def command(model: type[M], args: Sequence[Any], verb: str) -> M:
