@@ -27,7 +27,7 @@ from routing.directory import SkillRef
 from routing.model import Event, StartConversation
 from store import presence, tokens
 from store import schema as t
-from switchboard import conversations
+from service import conversations
 from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
