@@ -174,6 +174,12 @@ def assigned_twice(c: Tracked, view: dict[str, Any] | None) -> str | None:
     return f"timeline has {taken}" if len(taken) > 1 else None
 
 
+# A signal (a queue's wake-up) that lands while the task completing the workflow runs: the server
+# refuses that completion so the signal is not lost, and the next task completes it. No workflow
+# code failed and nothing is retried by hand; it is counted, not failed.
+LATE_SIGNAL = "completions the server retried for a late signal (UNHANDLED_COMMAND)"
+
+
 async def _failed_tasks(client: Client, workflow_id: str) -> tuple[list[str], Counter[str]]:
     """``WorkflowTaskFailed`` events of every run (cause: message), and counts of other events
     worth a look: timed-out tasks (expected after a kill) and signals (wake-ups)."""
@@ -185,7 +191,10 @@ async def _failed_tasks(client: Client, workflow_id: str) -> tuple[list[str], Co
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                 failed = event.workflow_task_failed_event_attributes
                 cause = WorkflowTaskFailedCause.Name(failed.cause).removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
-                failures.append(f"{cause}: {failed.failure.message[:200]}")
+                if cause == "UNHANDLED_COMMAND":  # the server's own retry, see LATE_SIGNAL
+                    counts[LATE_SIGNAL] += 1
+                else:
+                    failures.append(f"{cause}: {failed.failure.message[:200]}")
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
                 counts["workflow task timeouts (expected after a kill)"] += 1
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
