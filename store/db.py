@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -96,9 +98,13 @@ class Store:
         return store
 
     async def migrate(self) -> None:
-        async with self.transaction() as conn:
-            await lock(conn, "switchboard migrations")  # worker and gateway start together
-            await conn.run_sync(_upgrade)
+        # Worker and gateway start together. On PostgreSQL an advisory lock makes the migrations
+        # take turns; on SQLite BEGIN IMMEDIATE does not cover Alembic's first look at a new file
+        # (it found no version table in two processes at once), so a lock file beside it does.
+        async with _file_lock(self.engine.url.database if self.engine.dialect.name == "sqlite" else None):
+            async with self.transaction() as conn:
+                await lock(conn, "switchboard migrations")
+                await conn.run_sync(_upgrade)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -125,6 +131,20 @@ async def lock(conn: AsyncConnection, key: str) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
+@asynccontextmanager
+async def _file_lock(database: str | None) -> AsyncIterator[None]:
+    """An exclusive lock on ``<database>.lock`` while the block runs (no lock for memory databases)."""
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.lock", "a") as handle:
+        await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)  # waits without stopping the loop
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _upgrade(connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
@@ -132,15 +152,31 @@ def _upgrade(connection) -> None:
     command.upgrade(config, "head")
 
 
+def _wal(cursor, attempts: int = 50) -> None:
+    """Switch a file to WAL once (it stays so). Changing the journal mode needs the file to itself
+    and SQLite answers "locked" at once rather than waiting, when another connection opens the new
+    file at the same moment: try again for a few seconds."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if cursor.fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # sqlite3.OperationalError, as the async adapter raises it
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)  # on aiosqlite's own thread, not the event loop's
+
+
 def _immediate_transactions(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
