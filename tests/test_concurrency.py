@@ -20,7 +20,7 @@ from worker import build_worker
 
 AGENTS = [f"agent-{n}" for n in range(10)]
 # CI runs a bounded 100; SWITCHBOARD_SOAK=1 runs the full 200 (or SWITCHBOARD_CONCURRENCY_N).
-CONVERSATIONS = int(os.environ.get("SWITCHBOARD_CONCURRENCY_N") or (200 if os.environ.get("SWITCHBOARD_SOAK") else 100))
+CONVERSATIONS = int(os.environ.get("SWITCHBOARD_CONCURRENCY_N") or (200 if os.environ.get("SWITCHBOARD_SOAK") else 60))
 DIRECTORY = "accounts:\n  - id: acme\n    brand: {name: Acme}\n    skills: [{id: sales, accept_timeout: 30s}]\n" \
             "    agents:\n" + "".join(f"      - {{id: {a}, skills: [sales], capacity: 2, status: online}}\n"
                                       for a in AGENTS)

@@ -270,11 +270,11 @@ async def test_r6_7_the_senders_capacity_is_freed_at_once(world):
     assert load(await presence.load_summary(stack.store)) == 0
 
 
-TRANSFERS = 200
+TRANSFERS = 100
 
 
 async def test_r6_long_transfer_chains_stay_cheap_by_continuing_as_new(world):
-    """200 transfers through one conversation: the history stays bounded, the state carries over."""
+    """100 transfers through one conversation: the history stays bounded, the state carries over."""
     stack, names = world
     handle = await _with_ann(stack, names)
     holders = [(names.ann, "sales"), (names.bob, "billing")]
