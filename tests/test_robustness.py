@@ -28,8 +28,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from routing.directory import SkillRef
+from routing.model import StartConversation
 from store import heroes, presence
 from workflows.conversation import Conversation, workflow_id
+from workflows.state import ConversationState
+
+from conftest import now
 
 DIRECTORY = """
 accounts:
@@ -266,3 +270,22 @@ async def test_r8_4_a_closed_id_started_again_by_a_raw_client_fails_at_once_and_
     assert await loads(acme) == {a: 0 for a in ("ann", "bob", "mia", "oz", "pia")}
     assert await presence.queue_length(acme.store, SkillRef(account="acme", skill="sales")) == 0
     assert of(await events(again), "WORKFLOW_TASK_FAILED") == []
+
+
+async def test_r8_1_a_carried_state_naming_another_conversation_is_refused_and_releases_nothing(stack):
+    """A raw start with a second input (what continue-as-new carries) that names another
+    conversation must not close that one's books or free its slot when it ends."""
+    await stack.load(DIRECTORY)
+    victim = await stack.start("acme", "sales")
+    offered = (await stack.offered(victim))["offer"]["agent"]
+    start = StartConversation(conversation_id="forged-1", account="acme", skill="sales", channel="web",
+                              customer="c")
+    carried = ConversationState.opened(start, now(), now()).model_copy(
+        update={"conversation_id": stack.started[-1], "status": "assigned", "assignee": offered})
+    forged = await stack.client.start_workflow(
+        "Conversation", args=[start.model_dump(mode="json"), carried.model_dump(mode="json")],
+        id="conversation-forged-1", task_queue=stack.task_queue)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await asyncio.wait_for(forged.result(), 20)  # before: it ran on as "assigned", for ever
+    assert "another conversation's" in failure.value.cause.message
+    assert [h.conversation_id for h in await presence.holds_of(stack.store, offered)] == [stack.started[-1]]

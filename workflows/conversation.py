@@ -63,7 +63,7 @@ class Conversation(Commands):
                 raise Refusal("UnknownWorkflowType", f"workflow type {quote(workflow.info().workflow_type)}: "
                                                      f"this worker runs {WORKFLOW_TYPE!r}")
             start, carry = started(args)
-            self.s = ConversationState.model_validate(carry) if carry is not None else self._open(start)
+            self.s = self._carried(carry) if carry is not None else self._open(start)
         except Refusal as refusal:
             self._refusal = failure(refusal)
         except ValueError:
@@ -96,6 +96,15 @@ class Conversation(Commands):
         await self._release()
         self._publish()
         return s.view()
+
+    def _carried(self, carry: Any) -> ConversationState:
+        """The state a previous run handed over; it speaks for this workflow's conversation only
+        (a raw start with a state naming another id would release someone else's slot)."""
+        state = ConversationState.model_validate(carry)
+        if workflow_id(state.conversation_id) != workflow.info().workflow_id:
+            raise Refusal("InvalidInput", "continue-as-new: the carried state is another conversation's",
+                          field="conversation_id")
+        return state
 
     def _open(self, raw: Any) -> ConversationState:
         """Validate the start input (SPEC R1.1, R1.3, R9); a bad one fails the workflow at once."""
