@@ -40,7 +40,7 @@ def policy(mode: str, **fields: object) -> RolloverPolicy:
 
 
 def recorded(p: Placement) -> str:
-    """The reason as the timeline records it (store/offers.py): the rule, then the reason."""
+    """The reason as the timeline records it (routing/plan.py): the rule, then the reason."""
     return f"{p.rule} {p.reason}"
 
 
