@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -26,16 +25,16 @@ with workflow.unsafe.imports_passed_through():
     from routing.directory import SkillRef
     from routing.errors import Refusal
     from routing.limits import quote
-    from routing.model import (Accept, Close, Decline, Delivery, HeroChanged, Join, Move, Note, Origin, PrivateMessage,
-                               ReassignToHero, Rollback, Transfer)
+    from routing.model import (Accept, Close, Decline, Delivery, Join, Move, Note, Origin, PrivateMessage, ReassignToHero,
+                               Rollback, Transfer)
     from routing.transfer import may_transfer
     from routing.visibility import Party, Where, may_close, may_supervise
+    from workflows.hints import LOOKUP_TIMEOUT, Hints
     from workflows.inputs import command, decoded
 
 if TYPE_CHECKING:
     from workflows.state import ConversationState
 
-LOOKUP_TIMEOUT = timedelta(seconds=10)
 REASON_KEPT = 500  # characters of a free-text reason the timeline keeps
 
 
@@ -44,7 +43,7 @@ def failure(refusal: Refusal) -> ApplicationError:
     return ApplicationError(refusal.message, {"field": refusal.field}, type=refusal.kind, non_retryable=True)
 
 
-class Commands:
+class Commands(Hints):
     """Mixed into ``Conversation``: the state ``s``, the move lock and the story's steps come from there."""
 
     s: ConversationState | None
@@ -371,53 +370,3 @@ class Commands:
         s = self.s
         s.join(cmd.manager)
         s.record(workflow.now(), "joined", actor=cmd.manager, reason=f"manager {cmd.manager} joined")
-
-    # ---- hints ---------------------------------------------------------------------------------
-
-    def _on_wake(self) -> None:
-        """Room appeared in a queue this conversation waits in (sent by whoever freed it)."""
-        if self.s is not None and self.s.status == "queued" and not self.s.pending:
-            self._reroute("woken")
-
-    async def _on_hero_changed(self, args: list[Any]) -> None:
-        """The customer's hero may have changed (R7.3); a replaced hero takes the conversation (R7.4).
-        The store says who the hero is now; the signal only claims it, and whether it replaced one."""
-        claim = command(HeroChanged, args, "hero_changed")
-        if self.s is None or self.s.status == "closed":
-            return
-        async with self._lock:
-            s = self.s
-            hero = await workflow.execute_activity_method(
-                RoutingActivities.hero_of, args=[s.account, s.customer], start_to_close_timeout=LOOKUP_TIMEOUT,
-                summary="who is the customer's hero")
-            if hero == s.hero or s.status == "closed":
-                return
-            replaced, s.hero = s.hero is not None, hero
-            s.record(workflow.now(), "hero_changed", actor="system",
-                     reason=f"hero is now {hero}" if hero else "hero cleared")
-            if replaced and claim.replaced and hero == claim.hero and hero and hero != s.assignee:
-                await self._system_move(Move(kind="hero", by="system", assignee=s.assignee,
-                                             reason="R7.4 a new hero replaced the customer's hero"), from_start=True)
-
-    async def _on_agent_deactivated(self, args: list[Any]) -> None:
-        """R7.6: an agent holding this conversation may have been deactivated; an agent of the
-        inbox takes it. The store checks that the agent really is deactivated before it moves."""
-        s = self.s
-        if len(args) != 1 or not isinstance(args[0], str):
-            raise Refusal("InvalidInput", "agent_deactivated: expected one agent id")
-        agent = args[0]
-        if s is None or s.status == "closed" or agent not in (s.assignee, s.offer.agent if s.offer else None):
-            raise Refusal("NotInvolved", f"agent_deactivated: {quote(agent)} holds nothing of this conversation")
-        async with self._lock:
-            if self.s.status == "closed" or agent not in (s.assignee, s.offer.agent if s.offer else None):
-                return
-            await self._system_move(Move(kind="reassign", by="system", assignee=agent,
-                                         reason=f"R7.6 agent {agent} was deactivated"),
-                                    from_start=s.target is None)
-
-    async def _system_move(self, move: Move, *, from_start: bool) -> None:
-        """A move the system makes under the lock; a refusal is recorded, not raised."""
-        try:
-            await self._route(move.reason or move.kind, move, from_start=from_start)
-        except ApplicationError as refusal:
-            self._rejected(refusal.message)

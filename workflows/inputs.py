@@ -20,23 +20,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def decoded(values: Sequence[RawValue], verb: str) -> list[Any]:
-    """Signal payloads as plain JSON values; an undecodable one is refused by name."""
-    out = []
-    for raw in values:
-        try:
-            out.append(workflow.payload_converter().from_payload(raw.payload))
-        except Exception:  # any converter error: the payload is the sender's fault, not ours
-            encoding = raw.payload.metadata.get("encoding", b"?").decode(errors="replace")[:40]
-            raise Refusal("InvalidInput", f"{verb}: the input could not be decoded (encoding {encoding!r})") from None
-    return out
-
-
-def started(values: Sequence[RawValue]) -> tuple[Any, Any]:
-    """The start input and the state carried across continue-as-new (None on a first run), as
-    JSON values. JSON is read by the standard library: the pydantic converter's parser stops at
-    200 levels, so a deep value would fail in the SDK, before the workflow can refuse it by name."""
-    if len(values) > 2:
-        raise Refusal("InvalidInput", f"start: expected one JSON object as input, got {len(values)} inputs")
+    """Payloads as plain JSON values; an undecodable one is refused by name. JSON is read by the
+    standard library: the pydantic converter's parser stops at 200 levels, so a deep value would
+    fail in the SDK before the workflow could refuse it by name."""
     out = []
     for raw in values:
         try:
@@ -46,8 +32,15 @@ def started(values: Sequence[RawValue]) -> tuple[Any, Any]:
                 out.append(workflow.payload_converter().from_payload(raw.payload))
         except Exception:  # undecodable, or nested past the interpreter's recursion limit
             encoding = raw.payload.metadata.get("encoding", b"?").decode(errors="replace")[:40]
-            raise Refusal("InvalidInput", f"start: the input could not be decoded (encoding {encoding!r})") from None
-    start, carry = (out + [None, None])[:2]
+            raise Refusal("InvalidInput", f"{verb}: the input could not be decoded (encoding {encoding!r})") from None
+    return out
+
+
+def started(values: Sequence[RawValue]) -> tuple[Any, Any]:
+    """The start input and the state carried across continue-as-new (None on a first run)."""
+    if len(values) > 2:
+        raise Refusal("InvalidInput", f"start: expected one JSON object as input, got {len(values)} inputs")
+    start, carry = (decoded(values, "start") + [None, None])[:2]
     return start, carry
 
 
