@@ -51,12 +51,19 @@ def log_format(given: str | None = None, env: Mapping[str, str] = os.environ) ->
     return value
 
 
+class _Ours(logging.StreamHandler):
+    """The handler ``setup`` installs (so a second call replaces it, and only it)."""
+
+
 def setup(level: int, fmt: str) -> None:
-    """Send the root logger's records to stderr in ``fmt``, replacing earlier handlers."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    """Send the root logger's records to stderr in ``fmt``. Like ``logging.basicConfig``, it
+    leaves a root logger that someone else configured (a test runner, an embedding app) alone."""
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if isinstance(h, _Ours)]:
         root.removeHandler(old)
+    if root.handlers:
+        return
+    handler = _Ours()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)

@@ -201,6 +201,7 @@ def gateway_command(host: str, port: int) -> None:
 
     from gateway import create_app
 
+    logging.getLogger().setLevel(logging.INFO)  # uvicorn's lines go through our format (--log-format)
     uvicorn.run(create_app(), host=host, port=port, log_level="info", log_config=None)
 
 
