@@ -8,7 +8,7 @@ against their capacity. Every skill of the directory appears, with zeros where n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import and_, func, select
 
@@ -48,13 +48,17 @@ async def figures(store: Store, now: datetime) -> dict[tuple[str, str], SkillFig
     for account, skill, length, oldest in queues:
         f = out.setdefault((account, skill), SkillFigures())
         f.queue_length = length
-        if oldest is not None:  # SQLite hands MIN() back as text: the column's type is lost
-            since = oldest if isinstance(oldest, datetime) else t.UTCDateTime().process_result_value(
-                datetime.fromisoformat(str(oldest)), None)
-            f.oldest_wait_seconds = max((now - since).total_seconds(), 0.0)
+        if oldest is not None:
+            f.oldest_wait_seconds = max((now - _utc(oldest)).total_seconds(), 0.0)
     for account, skill, held in holds:
         out.setdefault((account, skill), SkillFigures()).held = held
     for account, skill, online, load, slots, unlimited in agents:
         f = out.setdefault((account, skill), SkillFigures())
         f.agents_online, f.agent_load, f.agent_capacity, f.unlimited_agents = online, load, slots, unlimited
     return out
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A UTC column's MIN(): SQLite hands it back as text (the column's type is lost), naive."""
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at

@@ -22,6 +22,7 @@ from gateway import create_app
 from service.metrics import STORE_GAUGES, Exporter, telemetry_runtime
 from service.ops_server import serve
 from store import Store
+from test_compose_operations import dashboard_metrics, folded
 from conftest import Stack
 from worker import build_worker
 from workflows.telemetry import METRICS
@@ -158,6 +159,9 @@ async def test_scripted_scenario_shows_on_the_worker_and_gateway_metrics(metered
     assert value(gateway, "switchboard_http_requests_total", route="/conversations/{conversation_id}",
                  status="401") == 1
     assert value(gateway, "switchboard_http_request_duration_seconds_count", method="GET") == 1  # /metrics not
+    # The Grafana dashboard's SDK metrics are ones this worker really exports.
+    sdk = {name for name in dashboard_metrics() if name.startswith("temporal_")}
+    assert sdk and sdk <= {folded(name) for name, _ in figures}, sorted(sdk - {folded(name) for name, _ in figures})
 
 
 async def test_worker_health_and_unknown_paths(metered):

@@ -107,3 +107,21 @@ accounts:
     assert line["reason"].startswith("R3.1")
     for secret in ("Annabel", "Secretname", "cust-private", "4111"):
         assert secret not in json.dumps(line) and secret not in TextFormatter().format(records[0])
+
+
+def test_the_lock_file_pins_every_dependency_of_every_extra():
+    """`make lock` after a change of dependencies: an unpinned one would install unpinned."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *(d for extra in project["optional-dependencies"].values() for d in extra)]
+
+    def name(requirement: str) -> str:
+        return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement).group(0)).lower()
+
+    pinned = {name(line) for line in (root / "requirements.lock").read_text().splitlines()
+              if re.match(r"[A-Za-z0-9]", line) and "==" in line}
+    missing = sorted({name(r) for r in wanted} - pinned)
+    assert not missing, f"not in requirements.lock (run `make lock`): {missing}"
