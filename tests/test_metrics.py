@@ -1,8 +1,9 @@
 """Metrics and health (CONTRACT "Operations", issue 11): a scripted scenario on a real worker whose
 runtime exports the SDK's metrics, then the worker's and the gateway's /metrics are scraped.
 
-Scenario: three offers (one accepted, one expired, one to a BPO by a fully managed rollover),
-and what the store says after it (one conversation queued, agents' load).
+Scenario: three offers to the owner's agents (one accepted, one expired) and two to a BPO (a fully
+managed rollover, and a backup rollover because no owner agent of the skill is online), and what
+the store says after it (one conversation queued, agents' load).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ accounts:
         accept_timeout: 1s
       - id: night
         rollover: {{mode: fully_managed, handler: {{account: b{n}, skill: m-night}}}}
+      - id: spill
+        rollover: {{mode: backup, handler: {{account: b{n}, skill: m-night}}, backup_window: 60s}}
     agents:
       - {{id: ann{n}, skills: [sales], capacity: 1, status: online}}
       - {{id: bob{n}, skills: [sales], capacity: 1, status: online}}
@@ -113,22 +116,29 @@ async def test_scripted_scenario_shows_on_the_worker_and_gateway_metrics(metered
     await stack.wait_for(second, lambda v: v["status"] == "queued")
     night = await stack.start(account, "night")
     await stack.offered(night, f"zed{n}")
+    spill = await stack.start(account, "spill")
+    await stack.offered(spill, f"zed{n}")
 
     where = {"account": account, "skill": "sales"}
-    figures = await scrape_until(url, lambda f: value(f, "switchboard_offers_made_total", account=f"b{n}") == 1
+    figures = await scrape_until(url, lambda f: value(f, "switchboard_offers_made_total", account=f"b{n}") == 2
                                  and value(f, "switchboard_offers_total", outcome="expired", **where) == 1)
-    assert value(figures, "switchboard_conversations_started_total", account=account) == 3
+    assert value(figures, "switchboard_conversations_started_total", account=account) == 4
     assert value(figures, "switchboard_offers_made_total", **where) == 2
-    assert value(figures, "switchboard_offers_made_total", account=f"b{n}", skill="m-night") == 1
+    assert value(figures, "switchboard_offers_made_total", account=f"b{n}", skill="m-night") == 2
     assert value(figures, "switchboard_offers_total", outcome="accepted", **where) == 1
     assert value(figures, "switchboard_offers_total", outcome="expired", **where) == 1
     assert value(figures, "switchboard_offers_total", outcome="declined", **where) == 0
     assert value(figures, "switchboard_rollovers_total", account=account, mode="fully_managed", reason="R3.2") == 1
     assert value(figures, "switchboard_rollovers_total", account=account, mode="none", reason="R3.1") == 2
+    spilt = {"account": account, "skill": "spill", "mode": "backup"}  # labelled by the owner's skill
+    assert value(figures, "switchboard_rollovers_total", reason="R3.3", **spilt) == 1
+    assert value(figures, "switchboard_rollovers_total", reason="backup_no_owner_online", **spilt) == 1
+    assert value(figures, "switchboard_rollovers_total", account=f"b{n}") == 0
     assert value(figures, "switchboard_queued_total", **where) == 1
     assert value(figures, "switchboard_wait_seconds_count", **where) == 1  # arrival to acceptance, once
     assert value(figures, "switchboard_wait_seconds_bucket", le="+Inf", **where) == 1
     assert value(figures, "switchboard_offer_wait_seconds_count", account=account) == 2  # first offers only
+    assert value(figures, "switchboard_offer_wait_seconds_count", account=f"b{n}") == 2
     # The store's gauges: the expired one waits in the queue; both owner agents hold one each at most.
     assert value(figures, "switchboard_queue_length", **where) == 1
     assert value(figures, "switchboard_queue_oldest_wait_seconds", **where) > 0
@@ -136,7 +146,7 @@ async def test_scripted_scenario_shows_on_the_worker_and_gateway_metrics(metered
     assert value(figures, "switchboard_agents_online", **where) == 2
     assert value(figures, "switchboard_agent_capacity", **where) == 2
     assert value(figures, "switchboard_agent_load", **where) == 1
-    assert value(figures, "switchboard_conversations_held", account=f"b{n}", skill="m-night") == 1
+    assert value(figures, "switchboard_conversations_held", account=f"b{n}", skill="m-night") == 2
     assert value(figures, "switchboard_store_up") == 1
     # The SDK's own metrics come through the same runtime and port.
     names = {name for name, _ in figures}

@@ -46,8 +46,9 @@ OFFERS = Metric("switchboard_offers_total", "counter",
                 "Offers ended, by outcome: accepted, declined, expired, withdrawn (R3.3/R6.4 windows)",
                 (*WHERE, "outcome"))
 ROLLOVERS = Metric("switchboard_rollovers_total", "counter",
-                   "Rollover decisions by mode and reason: the policy's placement (reason: its SPEC rule) and "
-                   "backup rollovers (reason: backup_no_owner_online, backup_window_closed)",
+                   "Rollover decisions by the owner's account and skill, mode and reason: the policy's placement "
+                   "(reason: its SPEC rule) and backup rollovers (reason: backup_no_owner_online, "
+                   "backup_window_closed)",
                    (*WHERE, "mode", "reason"))
 TRANSFERS = Metric("switchboard_transfers_total", "counter",
                    "Transfers by outcome: transferred (to the destination), fallback (R6.4: to its fallback)",
@@ -121,9 +122,9 @@ class Telemetry:
         elif kind == "rollover_decision":
             rule = (event.reason or "").split(" ", 1)[0]
             count(ROLLOVERS, mode=s.rollover_mode or "none", reason=rule if _RULE.match(rule) else "other")
-        elif kind == "rolled_over":
+        elif kind == "rolled_over":  # labelled by the owner, like the decision (the event names the handler)
             why = "backup_no_owner_online" if "online" in (event.reason or "") else "backup_window_closed"
-            count(ROLLOVERS, mode=s.rollover_mode or "backup", reason=why)
+            count(ROLLOVERS, account=s.account, skill=s.skill, mode=s.rollover_mode or "backup", reason=why)
         elif kind == "transferred":
             count(TRANSFERS, outcome="transferred")
         elif kind == "transfer_fallback":
