@@ -134,7 +134,7 @@ def test_named_volumes_are_declared(compose: dict[str, Any], services: dict[str,
 
 def test_postgresql_service(services: dict[str, Any]) -> None:
     pg = services["postgresql"]
-    assert pg["image"].startswith("postgres:16")
+    assert pg["image"].startswith("postgres:15")
     assert "healthcheck" in pg and pg["healthcheck"]["test"]
     assert any(not str(v).startswith((".", "/")) and str(v).endswith(":/var/lib/postgresql/data")
                for v in pg["volumes"]), "the data directory is a named volume"
