@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, disable_created_metrics
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -105,6 +105,7 @@ class HttpMetrics:
 def install(app: FastAPI) -> None:
     """The three routes and the HTTP metrics, on ``app``'s own registry; request spans when
     tracing is on (``service.tracing``)."""
+    disable_created_metrics()  # no `_created` series beside every counter: nobody graphs them
     app.state.exporter = exporter = Exporter()
     app.include_router(router)
     app.add_middleware(HttpMetrics, exporter=exporter)

@@ -27,6 +27,7 @@ async def serve(exporter: Exporter, host: str, port: int, *, healthy: Callable[[
     """Serve until the block ends; yields the port (0 picks a free one)."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        method = ""
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
             method, path = (head.split(b"\r\n", 1)[0].decode("latin-1").split(" ") + ["", ""])[:2]
@@ -45,7 +46,7 @@ async def serve(exporter: Exporter, host: str, port: int, *, healthy: Callable[[
                   500: "Internal Server Error", 503: "Service Unavailable"}[status]
         try:
             writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
-                         "Connection: close\r\n\r\n".encode() + body)
+                         "Connection: close\r\n\r\n".encode() + (b"" if method == "HEAD" else body))
             await writer.drain()
         except ConnectionError:
             pass

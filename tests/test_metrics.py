@@ -230,3 +230,38 @@ def test_every_exported_metric_is_documented_in_the_readme():
     for name in [*METRICS, *STORE_GAUGES, "switchboard_http_requests_total",
                  "switchboard_http_request_duration_seconds", "switchboard_store_up"]:
         assert f"`{name}`" in readme, f"README 'Metrics' does not document {name}"
+
+
+async def test_a_continued_run_counts_only_its_own_events(metered):
+    """A state carried across continue-as-new brings the earlier run's events; they were counted
+    there. The new run counts what it adds: here the offer after the carried decline."""
+    from datetime import datetime, timedelta
+
+    from routing.directory import SkillRef
+    from routing.model import Event, StartConversation
+    from workflows.conversation import workflow_id
+    from workflows.state import ConversationState
+
+    stack, url = metered
+    n = uuid.uuid4().hex[:6]
+    await stack.load(DIRECTORY.format(n=n))
+    account = f"m{n}"
+    start = StartConversation(conversation_id=f"t-{n}", account=account, skill="sales", channel="web",
+                              customer="cust-1")
+    now = datetime.now().astimezone()
+    carried = ConversationState.opened(start, now - timedelta(seconds=5), now - timedelta(seconds=5))
+    carried.step, carried.status, carried.pending, carried.excluded = 1, "routing", "declined", [f"ann{n}"]
+    carried.target = SkillRef(account=account, skill="sales")
+    carried.extend([Event(at=now - timedelta(seconds=5), kind="started"),
+                    Event(at=now - timedelta(seconds=4), kind="offered", agent=f"ann{n}"),
+                    Event(at=now - timedelta(seconds=1), kind="declined", agent=f"ann{n}")])
+    handle = await stack.client.start_workflow(
+        "Conversation", args=[start.model_dump(mode="json"), carried.model_dump(mode="json")],
+        id=workflow_id(start.conversation_id), task_queue=stack.task_queue)
+    stack.started.append(start.conversation_id)
+    await stack.offered(handle, f"bob{n}")
+    figures = await scrape_until(url, lambda f: value(f, "switchboard_offers_made_total", account=account) >= 1)
+    assert value(figures, "switchboard_offers_made_total", account=account) == 1
+    assert value(figures, "switchboard_conversations_started_total", account=account) == 0
+    assert value(figures, "switchboard_offers_total", account=account, outcome="declined") == 0
+    assert value(figures, "switchboard_offer_wait_seconds_count", account=account) == 0  # not its first offer

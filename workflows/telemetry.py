@@ -74,10 +74,11 @@ def seen(s: ConversationState | None) -> int:
 
 class Telemetry:
     """Counts a conversation's new timeline events. Made when the run's state exists: the events
-    a previous run recorded (a state carried across continue-as-new) were counted by that run."""
+    of a state carried across continue-as-new (it has been routed: a step) were counted by the run
+    that recorded them; a new conversation's (step 0) are this run's to count."""
 
     def __init__(self, s: ConversationState | None) -> None:
-        self._seen = seen(s) if workflow.info().continued_run_id else 0
+        self._seen = seen(s) if s is not None and s.step > 0 else 0
         self._made: dict[str, MetricCounter | MetricHistogramFloat] = {}
 
     def observe(self, s: ConversationState | None) -> None:
