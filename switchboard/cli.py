@@ -60,15 +60,20 @@ def main(verbose: bool) -> None:
 @click.option("--port", default=7233, show_default=True, help="Temporal frontend port.")
 @click.option("--ui-port", type=int, help="Temporal UI port  [default: --port + 1000, so 8233]")
 @click.option("--data-dir", default=".switchboard", show_default=True, help="Where the server keeps its file.")
-@click.option("--demo", is_flag=True, help="Start a few example conversations once the stack is up.")
-def dev(directory_file: str | None, port: int, ui_port: int | None, data_dir: str, demo: bool) -> None:
-    """Start the embedded stack: Temporal dev server (with UI), the worker, the directory."""
+@click.option("--demo", is_flag=True, help="Start a few example conversations once the stack is up (closed at stop).")
+@click.option("--gateway-port", default=8000, show_default=True,
+              help="HTTP gateway and workspaces' port (0: no gateway).")
+def dev(directory_file: str | None, port: int, ui_port: int | None, data_dir: str, demo: bool,
+        gateway_port: int) -> None:
+    """Start the embedded stack: Temporal dev server (with UI), the worker, the directory, the
+    HTTP gateway with the agent, manager and web-chat pages."""
     from switchboard.dev import run_dev
 
     settings = Settings.from_env()
     try:
         asyncio.run(run_dev(settings, directory_file or settings.directory, port=port,
-                            ui_port=ui_port or port + 1000, data_dir=data_dir, demo=demo))
+                            ui_port=ui_port or port + 1000, data_dir=data_dir, demo=demo,
+                            gateway_port=gateway_port))
     except (Refusal, DirectoryError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     except RPCError as exc:

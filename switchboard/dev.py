@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 from datetime import datetime
 from pathlib import Path
 
 import click
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from routing.model import StartConversation
 from store import Store, directory
 from store.db import database_url
 from service import conversations
 from service.config import Settings, reconcile_every
+from switchboard import dev_web
 from switchboard.devserver import start_dev_server, stop, wait_for_port
 from service.reconciler import schedule_reconciler
 from service.temporal import connect
@@ -31,15 +35,19 @@ DEMO = [
 
 
 async def run_dev(settings: Settings, directory_file: str | None, *, port: int, ui_port: int, data_dir: str,
-                  demo: bool) -> None:
+                  demo: bool, gateway_port: int = 8000) -> None:
     """Run the stack until SIGINT/SIGTERM, then stop the worker and the server it started.
+
+    With ``gateway_port`` (0: none), the HTTP gateway runs here too, with the workspaces' pages,
+    and sign-in links for the example directory's people are printed (``switchboard.dev_web``).
 
     The database is the one every other process in this working directory uses
     (``SWITCHBOARD_DATABASE_URL``, default ``switchboard.db``), so ``switchboard agent status`` in a
     second terminal acts on this stack. Temporal keeps its SQLite file in ``data_dir``.
     """
-    for taken in (port, ui_port):
-        _check_free(taken)
+    for taken in (port, ui_port, gateway_port):
+        if taken:
+            _check_free(taken)
     every = reconcile_every()
     parsed = directory.read_file(directory_file) if directory_file else None
     db_url = database_url(settings.database_url)
@@ -55,7 +63,7 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
                                   die_with_parent=True)
         await wait_for_port(port, server)
         client = await connect(settings, address=address)
-        async with build_worker(client, store, settings.task_queue):
+        async with build_worker(client, store, settings.task_queue), contextlib.AsyncExitStack() as web:
             reconciler = await schedule_reconciler(client, settings.task_queue, every=every)
             click.echo(f"Temporal UI:       http://127.0.0.1:{ui_port}/namespaces/{settings.namespace}/workflows")
             click.echo(f"Temporal frontend: {address}  task queue: {settings.task_queue}")
@@ -66,11 +74,15 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
                 click.echo(f"Directory:         {directory_file} ({len(parsed.accounts)} accounts)")
             if settings.temporal_address not in (address, f"localhost:{port}"):
                 click.echo(f"Other terminals:   export TEMPORAL_ADDRESS={address}")
-            if demo:
-                await _demo(client, settings.task_queue)
+            if gateway_port:
+                url = await web.enter_async_context(dev_web.gateway(store, client, settings.task_queue,
+                                                                    host="127.0.0.1", port=gateway_port))
+                await dev_web.print_links(store, url)
+            started = await _demo(client, settings.task_queue) if demo else []
             click.echo("Ready. Ctrl-C to stop.")
             await _stop_requested()
             click.echo("Stopping.")
+            await _close_demo(client, started)
     finally:
         if server is not None:
             stop(server)
@@ -95,11 +107,31 @@ def _check_free(port: int) -> None:
                                "stop it, or choose other ports with --port and --ui-port") from None
 
 
-async def _demo(client, task_queue: str) -> None:
-    """Start the DEMO conversations under ids new to this run: the server's file keeps every
-    earlier run's conversations, and a closed id is never reused."""
+async def _demo(client, task_queue: str) -> list[str]:
+    """Start the DEMO conversations under ids new to this run (the server's file keeps every
+    earlier run's conversations, and a closed id is never reused), unless an earlier start's are
+    still open (a stack stopped with kill -9 did not close them): then those are the demo."""
+    query = ("WorkflowType = 'Conversation' AND ExecutionStatus = 'Running' AND "
+             "WorkflowId STARTS_WITH 'conversation-demo-'")
+    still = [wf.id.removeprefix("conversation-") async for wf in client.list_workflows(query, limit=50)]
+    if still:
+        click.echo(f"  demo: {len(still)} conversations of an earlier start are still open ({', '.join(still[:5])})")
+        return still
     run = datetime.now().strftime("%Y%m%d-%H%M%S")
+    started = []
     for n, fields in enumerate(DEMO, 1):
         start = StartConversation(conversation_id=f"demo-{run}-{n}-{fields['account']}", **fields)
         handle = await conversations.start(client, start, task_queue)
+        started.append(start.conversation_id)
         click.echo(f"  started {handle.id}: {fields['account']}/{fields['skill']} on {fields['channel']}")
+    return started
+
+
+async def _close_demo(client, conversation_ids: list[str]) -> None:
+    """Close the demo conversations on the way out, so every start begins with five fresh ones."""
+    for conversation_id in conversation_ids:
+        try:
+            await asyncio.wait_for(conversations.command(client, conversation_id, "close",
+                                                         {"by": "admin", "reason": "switchboard dev stopped"}), 5)
+        except (RPCError, WorkflowUpdateFailedError, TimeoutError) as exc:  # closed already; the next start says so
+            click.echo(f"  demo {conversation_id} not closed: {exc}")
