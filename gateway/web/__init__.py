@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -24,9 +24,24 @@ HEADERS = {"Content-Security-Policy": POLICY, "X-Content-Type-Options": "nosniff
            "Cache-Control": "no-cache"}
 
 
+# The API docs (fastapi-offline's Swagger UI and ReDoc, with inline scripts): this origin only as well,
+# which also stops ReDoc's footer logo from being fetched from its vendor's CDN.
+DOCS_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+               "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'")
+DOCS = ("/docs", "/redoc")
+
+
 def install(app: FastAPI) -> None:
-    """Mount the static assets at ``/web`` and serve the pages."""
+    """Mount the static assets at ``/web``, serve the pages, and keep the API docs to this origin."""
     app.mount("/web", StaticFiles(directory=HERE / "static"), name="web")
+
+    @app.middleware("http")
+    async def docs_policy(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path in DOCS:
+            response.headers["Content-Security-Policy"] = DOCS_POLICY
+        return response
+
     router = APIRouter(include_in_schema=False)
     for path, page in PAGES.items():
         router.add_api_route(path, _page(page), methods=["GET"], name=f"page_{page.removesuffix('.html')}")

@@ -32,12 +32,23 @@ async function ready(who) {
 function onEvent(name, data) {
   if (name === "offer" || name === "assigned") {
     held.set(data.conversation_id, data);
+    // A move's note is recorded just after its offer is made: a second look a moment later has it.
+    if (name === "offer") setTimeout(refreshNotes, 1500);
   } else if (name === "offer_expired" || name === "released") {
     held.delete(data.conversation_id);
-    if (open === data.conversation_id && name === "released" && data.reason !== "moved") showGone(data.reason);
+    if (open === data.conversation_id) showGone(data.reason);  // R5.1: what is not hers is not shown
   } else if (name === "private_message") {
     const list = messages.get(data.conversation_id) || [];
     messages.set(data.conversation_id, [...list, data]);
+    if (open === data.conversation_id) show(open);
+  }
+  render();
+}
+
+async function refreshNotes() {
+  const now = await session.api("GET", `/agents/${me.id}/offers`).catch(() => null);
+  for (const h of now ? [...now.offers, ...now.assigned] : []) {
+    if (held.has(h.conversation_id)) held.set(h.conversation_id, {...held.get(h.conversation_id), notes: h.notes});
   }
   render();
 }
@@ -98,7 +109,7 @@ async function show(conversationId) {
   const box = el("div", {id: "detail-msg"});
   try {
     const view = await session.api("GET", `/conversations/${conversationId}`);
-    $("detail").replaceChildren(...detail(view, box));
+    $("detail").replaceChildren(...detail(view, box).filter(Boolean));
   } catch (error) {
     $("detail").replaceChildren(el("h2", {id: "detail-h"}, "Conversation"), box);
     say(box, error.message);
@@ -145,14 +156,15 @@ function brandWidget(brand) {
 }
 
 function rollbackMenu(view, box) {
-  const select = el("select", {name: "rollback-skill", "aria-label": "Owner skill"});
+  const select = el("select", {name: "rollback-skill", "aria-label": "Owner skill"},
+    el("option", {value: ""}, "the owner skill it came from"));
   const note = el("input", {name: "rollback-note", placeholder: "note", "aria-label": "Rollback note"});
   const menu = el("details", {class: "menu"}, el("summary", {}, "Rollback"),
     el("label", {}, "To owner skill ", select), note,
     el("button", {onclick: (e) => move(e.target, box, view, "rollback",
       {skill: select.value || null, note: note.value || null})}, "Roll back"));
   menu.addEventListener("toggle", async () => {
-    if (!menu.open || select.options.length) return;
+    if (!menu.open || select.options.length > 1) return;
     const options = await act(select, box, () => session.api("GET", `/conversations/${view.conversation_id}/targets`));
     for (const t of options ? options.rollback : []) select.append(el("option", {value: t.skill}, `${t.brand_name}: ${t.skill}`));
   });

@@ -138,9 +138,10 @@ export function signIn(session, roles, form, box, onReady) {
       onReady(me);
     } catch (error) {
       session.clear();
-      form.hidden = false;
+      showForm();
       say(box, error.message);
     }
   }
-  if (session.token) start();
+  function showForm() { form.hidden = false; form.elements.token.focus(); }  // keyboard users type at once
+  if (session.token) start(); else showForm();
 }
