@@ -182,7 +182,11 @@ def gateway_command(host: str, port: int) -> None:
 
     from gateway import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    try:
+        app = create_app()
+    except ValueError as exc:  # a bad environment variable, named
+        raise click.ClickException(str(exc)) from None
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @main.command()

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,6 +24,9 @@ import pytest
 from conftest import now
 from gateway import create_app
 from store import books, outbox, tokens
+from switchboard.devserver import free_port
+
+SWITCHBOARD = os.path.join(os.path.dirname(sys.executable), "switchboard")
 
 DIRECTORY = """
 accounts:
@@ -199,3 +205,39 @@ async def test_r5_workspace_routes_answer_within_the_callers_rights(side: Side) 
         options = (await http.get(f"/conversations/{cid}/targets", headers=side.auth("pat"))).json()
         assert options["may_roll_back"] and sorted(t["skill"] for t in options["rollback"]) == ["billing", "sales"]
         assert options["here"] == {"account": parts, "skill": "service"}
+
+
+async def test_a_stopped_gateway_ends_its_open_streams_and_exits_at_once(stack, dev_env, tmp_path) -> None:
+    """Issue 11 item 8: with a client still reading a stream, SIGTERM stops `switchboard gateway`
+    in seconds (the hand-rolled stream kept it waiting for the client to leave)."""
+    n = "-" + uuid.uuid4().hex[:6]
+    await stack.load(DIRECTORY.format(n=n))
+    token = await tokens.create(stack.store, f"ann{n}")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SWITCHBOARD_"))}
+    env |= {"TEMPORAL_ADDRESS": dev_env.service_client.config.target_host, "SWITCHBOARD_TASK_QUEUE": stack.task_queue,
+            "SWITCHBOARD_DATABASE_URL": stack.store.engine.url.render_as_string(hide_password=False)}
+    proc = await asyncio.create_subprocess_exec(SWITCHBOARD, "gateway", "--port", str(port), env=env, cwd=tmp_path,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for _ in range(200):  # until it listens
+                try:
+                    await http.get("/openapi.json")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            async with http.stream("GET", f"/agents/ann{n}/events", headers={"Authorization": f"Bearer {token}"}) as feed:
+                assert feed.status_code == 200
+                proc.send_signal(signal.SIGTERM)
+                ended = asyncio.get_running_loop().time()
+                async for _ in feed.aiter_bytes():  # the stream ends from the server's side
+                    pass
+                await asyncio.wait_for(proc.wait(), 10)
+                assert asyncio.get_running_loop().time() - ended < 10
+        # uvicorn exits by the signal it was stopped with, once shut down cleanly
+        assert proc.returncode in (0, -signal.SIGTERM), (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
