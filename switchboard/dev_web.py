@@ -35,7 +35,10 @@ PEOPLE = [
 async def gateway(store: Store, client: Client, task_queue: str, *, host: str, port: int) -> AsyncIterator[str]:
     """Serve the gateway on ``host:port`` in this event loop until the block ends; yields its URL.
     (The browser tests serve theirs the same way.)"""
-    app = create_app(store=store, client=client, task_queue=task_queue)
+    try:
+        app = create_app(store=store, client=client, task_queue=task_queue)
+    except ValueError as exc:  # a bad environment variable, named
+        raise RuntimeError(str(exc)) from None
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     server.install_signal_handlers = lambda: None  # dev's own handlers stop the stack
     task = asyncio.create_task(server.serve())
