@@ -40,7 +40,8 @@ ERRORS = {status: {"model": Error, "description": text} for status, text in {
     403: "The caller may not do this (SPEC R5)", 404: "Nothing there, or nothing the caller may know of (SPEC R5)",
     409: "The conversation's state refuses it now",
     422: "Invalid input, outside SPEC R9.1's bounds included (a body of at most 64 KB); `field` names it",
-    429: "Temporal asks to slow down, or too many event streams open for the caller: retry later", 503: "Temporal or the worker did not answer in time"}.items()}
+    429: "Temporal asks to slow down, or too many event streams open for the caller: retry later",
+    503: "Temporal or the worker did not answer in time"}.items()}
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None, client: Client | None = None,

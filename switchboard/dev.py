@@ -109,14 +109,15 @@ def _check_free(port: int) -> None:
 
 async def _demo(client, task_queue: str) -> list[str]:
     """Start the DEMO conversations under ids new to this run (the server's file keeps every
-    earlier run's conversations, and a closed id is never reused), unless an earlier start's are
-    still open (a stack stopped with kill -9 did not close them): then those are the demo."""
+    earlier run's conversations, and a closed id is never reused). Demo conversations an earlier
+    start left running (it was killed before it could close them) are closed first, so the demo
+    is always these five and they never pile up."""
     query = ("WorkflowType = 'Conversation' AND ExecutionStatus = 'Running' AND "
              "WorkflowId STARTS_WITH 'conversation-demo-'")
-    still = [wf.id.removeprefix("conversation-") async for wf in client.list_workflows(query, limit=50)]
-    if still:
-        click.echo(f"  demo: {len(still)} conversations of an earlier start are still open ({', '.join(still[:5])})")
-        return still
+    left = [wf.id.removeprefix("conversation-") async for wf in client.list_workflows(query, limit=100)]
+    if left:
+        click.echo(f"  closing {len(left)} demo conversation(s) an earlier start left running")
+        await _close_demo(client, left)
     run = datetime.now().strftime("%Y%m%d-%H%M%S")
     started = []
     for n, fields in enumerate(DEMO, 1):
@@ -128,10 +129,13 @@ async def _demo(client, task_queue: str) -> list[str]:
 
 
 async def _close_demo(client, conversation_ids: list[str]) -> None:
-    """Close the demo conversations on the way out, so every start begins with five fresh ones."""
-    for conversation_id in conversation_ids:
+    """Close demo conversations (all at once, a few seconds at most): on the way out, so every
+    start begins with five fresh ones, and at a start for those a killed stack left running."""
+    async def close(conversation_id: str) -> None:
         try:
             await asyncio.wait_for(conversations.command(client, conversation_id, "close",
-                                                         {"by": "admin", "reason": "switchboard dev stopped"}), 5)
-        except (RPCError, WorkflowUpdateFailedError, TimeoutError) as exc:  # closed already; the next start says so
-            click.echo(f"  demo {conversation_id} not closed: {exc}")
+                                                         {"by": "admin", "reason": "switchboard dev stopped"}), 8)
+        except (RPCError, WorkflowUpdateFailedError, TimeoutError) as exc:  # closed already, or no answer in time
+            click.echo(f"  demo {conversation_id} not closed: {exc or 'no answer in time'}")
+
+    await asyncio.gather(*(close(c) for c in conversation_ids))

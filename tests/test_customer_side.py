@@ -108,7 +108,8 @@ async def test_r6_2_r8_1_the_channel_gateway_hears_the_warm_message_and_the_clos
 
         async def events(client: httpx.AsyncClient, who: str = "web", **headers: str) -> list[dict]:
             answer = await client.get(f"/gateways/{WHO[who].removeprefix('gateway:')}{side.n}/events",
-                                      params={"max_seconds": 1, "conversation_id": cid}, headers=side.auth(who, **headers))
+                                      params={"max_seconds": 1, "conversation_id": cid},
+                                      headers=side.auth(who, **headers))
             assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
             return _sse(answer.text)
 
@@ -199,7 +200,8 @@ async def test_r5_workspace_routes_answer_within_the_callers_rights(side: Side) 
         assert moved.status_code == 200, moved.text
         # R5.1: while Parts has it, Ann has no options for it; R4: Pat's are the owner's skills to roll back to.
         assert (await http.get(f"/conversations/{cid}/targets", headers=side.auth("ann"))).status_code == 404
-        await side.stack.wait_for(side.stack.handle(cid), lambda v: (v.get("offer") or {}).get("agent") == f"pat{side.n}")
+        await side.stack.wait_for(side.stack.handle(cid),
+                                  lambda v: (v.get("offer") or {}).get("agent") == f"pat{side.n}")
         accepted = await http.post(f"/conversations/{cid}/accept", headers=side.auth("pat"), json={})
         assert accepted.status_code == 200, accepted.text
         options = (await http.get(f"/conversations/{cid}/targets", headers=side.auth("pat"))).json()
@@ -227,7 +229,8 @@ async def test_a_stopped_gateway_ends_its_open_streams_and_exits_at_once(stack, 
                     break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-            async with http.stream("GET", f"/agents/ann{n}/events", headers={"Authorization": f"Bearer {token}"}) as feed:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with http.stream("GET", f"/agents/ann{n}/events", headers=headers) as feed:
                 assert feed.status_code == 200
                 proc.send_signal(signal.SIGTERM)
                 ended = asyncio.get_running_loop().time()

@@ -322,8 +322,11 @@ async def test_no_page_asks_another_origin_for_anything(web: Web) -> None:
     """Every page (and, for the whole module, every page its tests opened) and the API docs asked
     the gateway only."""
     for who, path, ready in (("ann", "/", "#workspace"), ("mia", "/manager", "#workspace"), ("web", "/chat", "#start")):
-        page = await web.page(who, path)
+        page = await web.page(who, path, phone=True)  # and each fits a phone's width
         await expect(page.locator(ready)).to_be_visible(timeout=WAIT)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide on a 390 px phone"
+        await shot(page, f"phone-{who}")
         await page.context.close()
     for path in ("/docs", "/redoc"):
         context = await web.browser.new_context()

@@ -49,15 +49,16 @@ async function refreshConversations() {
 function row(c) {
   const handled = c.account !== me.account;  // we handle it for another brand (SPEC R5.4)
   const live = c.status !== "closed" && c.status !== "terminated" && c.status !== "failed";
+  const cell = (label, ...content) => el("td", {"data-label": label}, ...content);  // labels: the phone layout
   return el("tr", {"data-conversation": c.conversation_id},
-    el("td", {}, c.conversation_id),
-    el("td", {}, c.status || ""),
-    el("td", {}, handled ? el("strong", {class: "brand-name"}, c.brand_name || c.account) : c.brand_name || c.account,
+    cell("Conversation", c.conversation_id),
+    cell("Status", c.status || ""),
+    cell("Owner", handled ? el("strong", {class: "brand-name"}, c.brand_name || c.account) : c.brand_name || c.account,
       ` ${c.account}/${c.skill}`),
-    el("td", {}, c.handler_account ? `${c.handler_account}/${c.handler_skill}` : ""),
-    el("td", {}, c.assignee || ""),
-    el("td", {}, c.channel || ""),
-    el("td", {}, when(c.started_at)),
+    cell("Handler", c.handler_account ? `${c.handler_account}/${c.handler_skill}` : ""),
+    cell("Agent", c.assignee || ""),
+    cell("Channel", c.channel || ""),
+    cell("Started", when(c.started_at)),
     el("td", {class: "actions"}, live ? [
       el("button", {onclick: (e) => join(e.target, c)}, "Join"),
       el("button", {onclick: () => compose(c)}, "Message"),
