@@ -34,7 +34,7 @@ CustomerId = PathId
 _PREFIX = "conversation-"
 
 
-async def _managed(gw: Gw, party: Party, account_id: str) -> None:
+async def managed(gw: Gw, party: Party, account_id: str) -> None:
     """404 for an account the caller has no part in (or none at all), 403 for a non-manager of it."""
     if not has_part_in(party, account_id):
         raise not_found(f"account {account_id!r}")
@@ -75,7 +75,7 @@ async def conversations(
         next_page_token: Annotated[str | None, Query(min_length=1, max_length=4000)] = None) -> ConversationPage:
     """The manager's view (SPEC R5.2, R5.4): conversations the account owns, including those a
     handler has now, and those it handles for other brands, newest first, from Temporal visibility."""
-    await _managed(gw, party, account_id)
+    await managed(gw, party, account_id)
     token = _token(next_page_token) if next_page_token else b""
     request = ListWorkflowExecutionsRequest(
         namespace=gw.client.namespace, page_size=page_size, next_page_token=token,
@@ -141,7 +141,7 @@ async def _brand_names(accounts: set[str], gw: Gw) -> dict[str, str]:
 async def set_hero(account_id: AccountId, customer: CustomerId, body: HeroBody, party: Caller, gw: Gw) -> HeroView:
     """Make an agent (optionally with their inbox) or an inbox the customer's hero (SPEC R7); the
     customer's open conversations learn at once, and a replaced hero takes them (R7.4)."""
-    await _managed(gw, party, account_id)
+    await managed(gw, party, account_id)
     hero = await heroes.set_hero(gw.store, gw.client, account_id, customer, agent=body.agent, inbox=body.inbox)
     return HeroView(account=account_id, customer=customer, agent=hero.agent, inbox=hero.inbox)
 
@@ -149,7 +149,7 @@ async def set_hero(account_id: AccountId, customer: CustomerId, body: HeroBody, 
 @router.delete("/{account_id}/customers/{customer}/hero", name="clear_hero", status_code=204, response_class=Response)
 async def clear_hero(account_id: AccountId, customer: CustomerId, party: Caller, gw: Gw) -> Response:
     """Remove the customer's hero; open conversations stay where they are (SPEC R7.3)."""
-    await _managed(gw, party, account_id)
+    await managed(gw, party, account_id)
     try:
         await heroes.clear_hero(gw.store, gw.client, account_id, customer)
     except Refusal as refusal:

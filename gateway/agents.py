@@ -27,7 +27,7 @@ router = APIRouter(prefix="/agents", tags=["agents"])
 AgentId = PathId
 
 
-async def _agent(gw: Gw, party: Party, agent_id: str) -> Party:
+async def acting_for(gw: Gw, party: Party, agent_id: str) -> Party:
     """The agent as a ``Party``, if the caller may act for them."""
     if party.role == "gateway":
         raise forbidden("channel gateways do not act for agents")
@@ -49,7 +49,7 @@ async def _agent(gw: Gw, party: Party, agent_id: str) -> Party:
 @router.put("/{agent_id}/status", name="set_agent_status")
 async def set_status(agent_id: AgentId, body: StatusBody, party: Caller, gw: Gw) -> AgentStatus:
     """Set presence; going online offers queued conversations at once (SPEC R2.3)."""
-    await _agent(gw, party, agent_id)
+    await acting_for(gw, party, agent_id)
     wakes = await presence.set_status(gw.store, agent_id, body.status, datetime.now(timezone.utc))
     await wake(gw.client, wakes)
     return AgentStatus(agent=agent_id, status=body.status, woke=len(wakes))
@@ -59,7 +59,7 @@ async def set_status(agent_id: AgentId, body: StatusBody, party: Caller, gw: Gw)
 async def held(agent_id: AgentId, party: Caller, gw: Gw) -> AgentOffers:
     """The agent's open offers and assigned conversations, each with the owner's brand profile and
     the notes of earlier transfers (SPEC R3.7, R6.2)."""
-    await _agent(gw, party, agent_id)
+    await acting_for(gw, party, agent_id)
     now = await events.holding(gw, agent_id)
     return AgentOffers(agent=agent_id, offers=[h for h in now if h.status == "offered"],
                        assigned=[h for h in now if h.status == "assigned"])
@@ -76,7 +76,7 @@ async def feed(agent_id: AgentId, party: Caller, gw: Gw, streams: OpenStreams,
                last_event_id: Annotated[str | None, Header(max_length=20)] = None):
     """The agent's live feed: the current offers first, then new offers (with the owner's brand
     profile and notes), expiries, and private messages from managers (SPEC R5.2)."""
-    await _agent(gw, party, agent_id)
+    await acting_for(gw, party, agent_id)
     start = after if after is not None else event_id(last_event_id)
     return streams.response(party.id, events.stream(gw, agent_id, after=start, max_seconds=max_seconds))
 

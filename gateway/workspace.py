@@ -13,8 +13,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from gateway import access
-from gateway.accounts import AccountId, _managed
-from gateway.agents import AgentId, _agent
+from gateway.accounts import AccountId, managed
+from gateway.agents import AgentId, acting_for
 from gateway.auth import Caller, Gw
 from gateway.errors import forbidden
 from gateway.schemas import AgentView, ConversationId, Me, MoveOptions, QueueFigure, Target
@@ -42,7 +42,7 @@ async def me(party: Caller, gw: Gw) -> Me:
 @router.get("/agents/{agent_id}", name="read_agent")
 async def read_agent(agent_id: AgentId, party: Caller, gw: Gw) -> AgentView:
     """An agent's presence, load and skills: the agent, a manager of their account, an admin."""
-    agent = await _agent(gw, party, agent_id)
+    agent = await acting_for(gw, party, agent_id)
     rows = dict((row.id, (row, skills)) for row, skills in await presence.agents_of(gw.store, agent.account))
     return _agent_view(*rows[agent_id])
 
@@ -50,14 +50,14 @@ async def read_agent(agent_id: AgentId, party: Caller, gw: Gw) -> AgentView:
 @router.get("/accounts/{account_id}/agents", name="account_agents")
 async def account_agents(account_id: AccountId, party: Caller, gw: Gw) -> list[AgentView]:
     """The account's agents with presence and load against capacity (its managers, an admin)."""
-    await _managed(gw, party, account_id)
+    await managed(gw, party, account_id)
     return [_agent_view(row, skills) for row, skills in await presence.agents_of(gw.store, account_id)]
 
 
 @router.get("/accounts/{account_id}/queues", name="account_queues")
 async def account_queues(account_id: AccountId, party: Caller, gw: Gw) -> list[QueueFigure]:
     """Per skill of the account: conversations waiting there and the oldest wait (its managers)."""
-    await _managed(gw, party, account_id)
+    await managed(gw, party, account_id)
     async with gw.store.engine.connect() as conn:
         account = (await directory.with_skills(conn, {account_id}))[account_id]
     figures = await presence.queue_figures(gw.store, account_id)
