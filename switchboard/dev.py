@@ -62,7 +62,7 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
                                   namespace=settings.namespace, log_file=str(data / "temporal.log"),
                                   die_with_parent=True)
         await wait_for_port(port, server)
-        client = await connect(settings, address=address)
+        client = await _connect(settings, address)
         async with build_worker(client, store, settings.task_queue), contextlib.AsyncExitStack() as web:
             reconciler = await schedule_reconciler(client, settings.task_queue, every=every)
             click.echo(f"Temporal UI:       http://127.0.0.1:{ui_port}/namespaces/{settings.namespace}/workflows")
@@ -87,6 +87,18 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
         if server is not None:
             stop(server)
         await store.close()
+
+
+async def _connect(settings: Settings, address: str):
+    """The new server answers on its port a moment before its frontend is healthy: retry briefly."""
+    for _ in range(40):
+        try:
+            return await connect(settings, address=address)
+        except RuntimeError as exc:
+            if "not healthy yet" not in str(exc):
+                raise
+            await asyncio.sleep(0.25)
+    return await connect(settings, address=address)
 
 
 async def _stop_requested() -> None:

@@ -220,6 +220,8 @@ async def test_r6_seed_transfer_steps_1_to_7_with_the_warm_message_reaching_the_
     await shot(ann, "agent-conversation-timeline")
     await ann.get_by_role("button", name="Close").click()
     await expect(chat.locator("#chat-log")).to_contain_text("The conversation has ended.", timeout=WAIT)
+    await expect(chat.locator("#chat-status")).to_have_text("Ended.")
+    await expect(chat.locator("#chat-log .says.them")).to_contain_text("Acme Motors")  # the brand speaks
     await shot(chat, "chat-closed")
 
 

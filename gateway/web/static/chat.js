@@ -10,6 +10,8 @@ let gateway = null;
 let conversation = null;
 let stop = null;
 let poll = null;
+let brand = "Support";  // the owner's brand name, once the conversation's view gives it
+let over = false;
 
 session.takeFromUrl();
 signIn(session, ["gateway"], $("signin"), $("signin-msg"), (me) => {
@@ -28,6 +30,7 @@ $("start").addEventListener("submit", async (event) => {
   const started = await act(event.submitter, $("start-msg"), () => session.api("POST", "/conversations", body));
   if (!started) return;
   conversation = id;
+  over = false;
   $("start").hidden = true;
   $("chat").hidden = false;
   $("again").hidden = true;
@@ -42,7 +45,7 @@ $("start").addEventListener("submit", async (event) => {
 });
 
 function line(who, text, at) {
-  return el("li", {class: `says ${who}`}, el("span", {class: "hint"}, `${when(at)} ${who === "you" ? "You" : "Acme"}`), " ", text);
+  return el("li", {class: `says ${who}`}, el("span", {class: "hint"}, `${when(at)} ${who === "you" ? "You" : brand}`), " ", text);
 }
 
 function onEvent(name, data) {
@@ -58,6 +61,8 @@ function onEvent(name, data) {
 async function status() {
   try {
     const view = await session.api("GET", `/conversations/${conversation}`);
+    if (over) return;  // the close came meanwhile: it has the last word
+    brand = view.brand_name || brand;
     const text = {routing: "Connecting…", queued: "Waiting for the next agent…", offered: "Waiting for an agent…",
                   assigned: "You are chatting with an agent.", closed: "Ended."}[view.status] || view.status;
     $("chat-status").textContent = text;
@@ -67,8 +72,9 @@ async function status() {
 }
 
 function ended() {
+  over = true;
   clearInterval(poll);
-  status();
+  $("chat-status").textContent = "Ended.";
   if (stop) stop.abort();
   $("leave").hidden = true;
   $("again").hidden = false;
