@@ -115,8 +115,8 @@ def _check_free(port: int) -> None:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            raise RuntimeError(f"port {port} is in use (another Temporal server or `switchboard dev`?): "
-                               "stop it, or choose other ports with --port and --ui-port") from None
+            raise RuntimeError(f"port {port} is in use (another Temporal server, gateway or `switchboard dev`?): "
+                               "stop it, or choose other ports with --port, --ui-port and --gateway-port") from None
 
 
 async def _demo(client, task_queue: str) -> list[str]:
