@@ -23,7 +23,7 @@ import pytest
 
 from conftest import now
 from gateway import create_app
-from store import books, outbox, tokens
+from store import books, outbox, presence, tokens
 from switchboard.devserver import free_port
 
 SWITCHBOARD = os.path.join(os.path.dirname(sys.executable), "switchboard")
@@ -244,3 +244,15 @@ async def test_a_stopped_gateway_ends_its_open_streams_and_exits_at_once(stack, 
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_queue_figures_count_the_waiting_and_name_the_oldest_per_skill(store) -> None:
+    """What the manager's queue panel shows (GET /accounts/{id}/queues reads it)."""
+    async with store.transaction() as conn:
+        for cid, skill, waited in (("q-1", "sales", 90), ("q-2", "sales", 30), ("q-3", "billing", 5), ("q-4", "x", 1)):
+            await conn.execute(books.t.queue.insert().values(
+                conversation_id=cid, workflow_id=f"conversation-{cid}", account_id="acme" if cid != "q-4" else "bpo",
+                skill_id=skill, priority=0, waiting_since=now() - timedelta(seconds=waited), step=1, outcome={}))
+    figures = await presence.queue_figures(store, "acme")
+    assert {skill: count for skill, (count, _) in figures.items()} == {"sales": 2, "billing": 1}
+    assert round((now() - figures["sales"][1]).total_seconds()) in (90, 91)
