@@ -34,7 +34,7 @@ CustomerId = PathId
 _PREFIX = "conversation-"
 
 
-async def _managed(gw: Gw, party: Party, account_id: str) -> None:
+async def managed(gw: Gw, party: Party, account_id: str) -> None:
     """404 for an account the caller has no part in (or none at all), 403 for a non-manager of it."""
     if not has_part_in(party, account_id):
         raise not_found(f"account {account_id!r}")
@@ -45,7 +45,8 @@ async def _managed(gw: Gw, party: Party, account_id: str) -> None:
         raise forbidden(f"only managers of {account_id} (or an admin) may do this")
 
 
-def visibility_query(account: str, *, status: str | None, skill: str | None, handler: str | None) -> str:
+def visibility_query(account: str, *, status: str | None, skill: str | None, handler: str | None,
+                     agent: str | None = None) -> str:
     """Conversations the account owns (R5.2) or handles (R5.4), narrowed by the filters."""
     a = sa.literal(account)
     clauses = ["WorkflowType = 'Conversation'", "ExecutionStatus != 'ContinuedAsNew'",
@@ -58,24 +59,27 @@ def visibility_query(account: str, *, status: str | None, skill: str | None, han
                        f"({sa.HANDLER_ACCOUNT.name} = {a} AND {sa.HANDLER_SKILL.name} = {s}))")
     if handler:
         clauses.append(f"{sa.HANDLER_ACCOUNT.name} = {sa.literal(handler)}")
+    if agent:
+        clauses.append(f"{sa.ASSIGNED_AGENT.name} = {sa.literal(agent)}")
     return " AND ".join(clauses)
 
 
-@router.get("/{account_id}/conversations")
+@router.get("/{account_id}/conversations", name="account_conversations")
 async def conversations(
         account_id: AccountId, party: Caller, gw: Gw,
         status: Annotated[Literal["routing", "queued", "offered", "assigned", "closed"] | None, Query()] = None,
         skill: Annotated[Id | None, Query(description="The account's own skill: as owner or as handler.")] = None,
         handler: Annotated[Id | None, Query(description="Only those this handler account has now.")] = None,
+        agent: Annotated[Id | None, Query(description="Only those this agent is assigned now.")] = None,
         page_size: Annotated[int, Query(ge=1, le=100)] = 50,
         next_page_token: Annotated[str | None, Query(min_length=1, max_length=4000)] = None) -> ConversationPage:
     """The manager's view (SPEC R5.2, R5.4): conversations the account owns, including those a
     handler has now, and those it handles for other brands, newest first, from Temporal visibility."""
-    await _managed(gw, party, account_id)
+    await managed(gw, party, account_id)
     token = _token(next_page_token) if next_page_token else b""
     request = ListWorkflowExecutionsRequest(
         namespace=gw.client.namespace, page_size=page_size, next_page_token=token,
-        query=visibility_query(account_id, status=status, skill=skill, handler=handler))
+        query=visibility_query(account_id, status=status, skill=skill, handler=handler, agent=agent))
     try:  # no retries: a bad page token would otherwise be retried for seconds
         page = await gw.client.workflow_service.list_workflow_executions(request, retry=False, timeout=gw.timeout)
     except RPCError as exc:
@@ -133,19 +137,19 @@ async def _brand_names(accounts: set[str], gw: Gw) -> dict[str, str]:
     return names
 
 
-@router.put("/{account_id}/customers/{customer}/hero")
+@router.put("/{account_id}/customers/{customer}/hero", name="set_hero")
 async def set_hero(account_id: AccountId, customer: CustomerId, body: HeroBody, party: Caller, gw: Gw) -> HeroView:
     """Make an agent (optionally with their inbox) or an inbox the customer's hero (SPEC R7); the
     customer's open conversations learn at once, and a replaced hero takes them (R7.4)."""
-    await _managed(gw, party, account_id)
+    await managed(gw, party, account_id)
     hero = await heroes.set_hero(gw.store, gw.client, account_id, customer, agent=body.agent, inbox=body.inbox)
     return HeroView(account=account_id, customer=customer, agent=hero.agent, inbox=hero.inbox)
 
 
-@router.delete("/{account_id}/customers/{customer}/hero", status_code=204, response_class=Response)
+@router.delete("/{account_id}/customers/{customer}/hero", name="clear_hero", status_code=204, response_class=Response)
 async def clear_hero(account_id: AccountId, customer: CustomerId, party: Caller, gw: Gw) -> Response:
     """Remove the customer's hero; open conversations stay where they are (SPEC R7.3)."""
-    await _managed(gw, party, account_id)
+    await managed(gw, party, account_id)
     try:
         await heroes.clear_hero(gw.store, gw.client, account_id, customer)
     except Refusal as refusal:

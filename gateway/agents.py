@@ -10,13 +10,14 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 
 from activities.routing import wake
 from gateway import events
 from gateway.auth import Caller, Gw
 from gateway.errors import ApiError, forbidden, not_found
 from gateway.schemas import AgentOffers, AgentStatus, PathId, StatusBody
+from gateway.streams import OpenStreams, documented
 from routing.errors import Refusal
 from routing.visibility import Party, has_part_in, may_act_for
 from store import presence
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/agents", tags=["agents"])
 AgentId = PathId
 
 
-async def _agent(gw: Gw, party: Party, agent_id: str) -> Party:
+async def acting_for(gw: Gw, party: Party, agent_id: str) -> Party:
     """The agent as a ``Party``, if the caller may act for them."""
     if party.role == "gateway":
         raise forbidden("channel gateways do not act for agents")
@@ -45,45 +46,43 @@ async def _agent(gw: Gw, party: Party, agent_id: str) -> Party:
     return agent
 
 
-@router.put("/{agent_id}/status")
+@router.put("/{agent_id}/status", name="set_agent_status")
 async def set_status(agent_id: AgentId, body: StatusBody, party: Caller, gw: Gw) -> AgentStatus:
     """Set presence; going online offers queued conversations at once (SPEC R2.3)."""
-    await _agent(gw, party, agent_id)
+    await acting_for(gw, party, agent_id)
     wakes = await presence.set_status(gw.store, agent_id, body.status, datetime.now(timezone.utc))
     await wake(gw.client, wakes)
     return AgentStatus(agent=agent_id, status=body.status, woke=len(wakes))
 
 
-@router.get("/{agent_id}/offers")
+@router.get("/{agent_id}/offers", name="agent_offers")
 async def held(agent_id: AgentId, party: Caller, gw: Gw) -> AgentOffers:
     """The agent's open offers and assigned conversations, each with the owner's brand profile and
     the notes of earlier transfers (SPEC R3.7, R6.2)."""
-    await _agent(gw, party, agent_id)
+    await acting_for(gw, party, agent_id)
     now = await events.holding(gw, agent_id)
     return AgentOffers(agent=agent_id, offers=[h for h in now if h.status == "offered"],
                        assigned=[h for h in now if h.status == "assigned"])
 
 
-@router.get("/{agent_id}/events", response_class=StreamingResponse, responses={200: {
-    "description": "Server-sent events: `offer`, `assigned`, `offer_expired`, `released`, `private_message`.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
-async def feed(agent_id: AgentId, party: Caller, gw: Gw,
+@router.get("/{agent_id}/events", name="agent_events", response_class=EventSourceResponse, responses=documented(
+    "Server-sent events: `offer`, `assigned`, `offer_expired`, `released`, `private_message`."))
+async def feed(agent_id: AgentId, party: Caller, gw: Gw, streams: OpenStreams,
                max_seconds: Annotated[float | None, Query(ge=0, le=86_400, description=(
                    "End the stream after this long; 0: the current offers and messages, then end. "
                    "Default: until the client disconnects."))] = None,
                after: Annotated[int | None, Query(ge=0, le=2**53, description=(
                    "Private messages after this event id only (as the Last-Event-ID header)."))] = None,
-               last_event_id: Annotated[str | None, Header(max_length=20)] = None) -> StreamingResponse:
+               last_event_id: Annotated[str | None, Header(max_length=20)] = None):
     """The agent's live feed: the current offers first, then new offers (with the owner's brand
     profile and notes), expiries, and private messages from managers (SPEC R5.2)."""
-    await _agent(gw, party, agent_id)
-    start = after if after is not None else _event_id(last_event_id)
-    stream = events.stream(gw, agent_id, after=start, max_seconds=max_seconds)
-    return StreamingResponse(stream, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    await acting_for(gw, party, agent_id)
+    start = after if after is not None else event_id(last_event_id)
+    return streams.response(party.id, events.stream(gw, agent_id, after=start, max_seconds=max_seconds))
 
 
-def _event_id(header: str | None) -> int:
+def event_id(header: str | None) -> int:
+    """A ``Last-Event-ID`` header as the event id it names (0: from the start)."""
     if header is None:
         return 0
     if not header.isdigit():

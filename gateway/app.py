@@ -2,7 +2,10 @@
 
 ``create_app()`` reads the CONTRACT environment variables and connects in its lifespan (as
 ``switchboard gateway`` runs it under uvicorn); tests and the benchmark hand it a store and a
-client they already have. OpenAPI at ``/docs`` and ``/openapi.json``.
+client they already have. OpenAPI at ``/docs`` (Swagger UI), ``/redoc`` and ``/openapi.json``, the
+documentation's scripts served by the gateway itself (fastapi-offline), so they work offline;
+each operation's id is its route's name (``accept``, ``agent_events``). The workspaces' pages
+(``gateway.web``) are served at ``/``, ``/manager`` and ``/chat``.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from gateway import accounts, agents, conversations, errors, ops
+from gateway import accounts, agents, conversations, customers, errors, ops, web, workspace
 from gateway.bodies import BodyLimits
 from gateway.backend import Backend
 from gateway.errors import Error
+from gateway.streams import Streams, limit_from_env
 from store import Store
 from service.config import Settings
 from service.temporal import connect
@@ -34,11 +40,13 @@ ERRORS = {status: {"model": Error, "description": text} for status, text in {
     403: "The caller may not do this (SPEC R5)", 404: "Nothing there, or nothing the caller may know of (SPEC R5)",
     409: "The conversation's state refuses it now",
     422: "Invalid input, outside SPEC R9.1's bounds included (a body of at most 64 KB); `field` names it",
-    429: "Temporal asks to slow down: retry later", 503: "Temporal or the worker did not answer in time"}.items()}
+    429: "Temporal asks to slow down, or too many event streams open for the caller: retry later",
+    503: "Temporal or the worker did not answer in time"}.items()}
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None, client: Client | None = None,
-               task_queue: str | None = None, timeout: float = 10.0) -> FastAPI:
+               task_queue: str | None = None, timeout: float = 10.0,
+               streams_per_principal: int | None = None) -> FastAPI:
     """The gateway app. Without ``store``/``client``, its lifespan opens them from ``settings``
     (default: the environment) and closes what it opened."""
     settings = settings or Settings.from_env()
@@ -58,13 +66,19 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             if store is None:
                 await own_store.close()
 
-    app = FastAPI(title="Switchboard gateway", version="0.2.0", description=DESCRIPTION, lifespan=lifespan,
-                  responses=ERRORS)
+    app = FastAPIOffline(title="Switchboard gateway", version="0.2.0", description=DESCRIPTION, lifespan=lifespan,
+                         responses=ERRORS, generate_unique_id_function=_operation_id)
+    app.state.streams = Streams(streams_per_principal or limit_from_env())
     if store is not None and client is not None:
         app.state.backend = Backend(store, client, task_queue or settings.task_queue, wait)
     errors.install(app)
     app.add_middleware(BodyLimits)
     ops.install(app)  # /healthz, /readyz, /metrics; HTTP metrics; traces when OTEL_* asks
-    for module in (conversations, agents, accounts):
+    for module in (conversations, agents, accounts, workspace, customers):
         app.include_router(module.router)
+    web.install(app)
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name

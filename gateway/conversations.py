@@ -32,7 +32,8 @@ from workflows.conversation import workflow_id
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
 
-@router.post("", status_code=201, responses={200: {"model": Started, "description": "Running already (SPEC R1.2)"}})
+@router.post("", name="start_conversation", status_code=201,
+             responses={200: {"model": Started, "description": "Running already (SPEC R1.2)"}})
 async def start(body: StartBody, response: Response, party: Caller, gw: Gw) -> Started:
     """Start a conversation as a channel gateway (SPEC R1). Idempotent on its id: 201 when it is
     new, 200 when it runs already. An unknown account or skill, or a disabled skill, is refused
@@ -77,7 +78,7 @@ def _id_used(conversation_id: str) -> ApiError:
                                                "never reused (SPEC R1.2)", field="conversation_id")
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", name="read_conversation")
 async def read(conversation_id: ConversationId, party: Caller, gw: Gw) -> ConversationView:
     """The conversation with its timeline, if the caller may see it (SPEC R5); 404 otherwise."""
     view, _ = await visible(gw, party, conversation_id)

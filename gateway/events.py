@@ -24,7 +24,6 @@ as the store's hold row has it (offered, or assigned without an offer), the feed
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -34,11 +33,13 @@ from gateway import access
 from gateway.backend import Backend
 from gateway.errors import ApiError
 from gateway.schemas import Held
+from gateway.streams import event as _event
 from routing.directory import Brand, SkillRef
+from sse_starlette import ServerSentEvent
+
 from store import outbox, presence
 
-POLL = 0.5  # seconds between looks at the store
-HEARTBEAT = 15.0  # a comment line this often keeps proxies from closing an idle stream
+POLL = 0.5  # seconds between looks at the store (keep-alive comments: gateway.streams)
 QUERY_TIMEOUT = timedelta(seconds=2)  # per conversation: a stuck one must not hold up the others
 ENDINGS = {"offer_expired", "declined", "offer_withdrawn", "closed", "reassigned"}
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ def _held(row: Any, status: str, view: dict[str, Any] | None) -> Held:
                 expires_at=expires if status == "offered" else None)
 
 
-async def stream(gw: Backend, agent_id: str, *, after: int, max_seconds: float | None) -> AsyncIterator[str]:
+async def stream(gw: Backend, agent_id: str, *, after: int,
+                 max_seconds: float | None) -> AsyncIterator[ServerSentEvent]:
     """The feed: what the agent holds now, then changes as they come, for ``max_seconds`` or for ever."""
     loop = asyncio.get_running_loop()
     ends = None if max_seconds is None else loop.time() + max_seconds
@@ -106,7 +108,6 @@ async def stream(gw: Backend, agent_id: str, *, after: int, max_seconds: float |
     for row, held in await _holding(gw, agent_id):
         known[(row.conversation_id, row.step)] = row
         yield _event("offer" if held.status == "offered" else "assigned", held.model_dump(mode="json"))
-    beat = loop.time()
     while True:
         for message in await outbox.feed(gw.store, agent_id, after=after):
             after = message.id
@@ -127,12 +128,9 @@ async def stream(gw: Backend, agent_id: str, *, after: int, max_seconds: float |
         for key in known.keys() - rows.keys():
             yield await _ended(gw, agent_id, known[key])
         known = rows
-        if loop.time() - beat >= HEARTBEAT:
-            beat = loop.time()
-            yield ": keep-alive\n\n"
 
 
-async def _ended(gw: Backend, agent_id: str, row: Any) -> str:
+async def _ended(gw: Backend, agent_id: str, row: Any) -> ServerSentEvent:
     """Why the agent no longer holds it: the agent's last event in the conversation's timeline."""
     try:
         view = await _view(gw, row.conversation_id)
@@ -144,7 +142,3 @@ async def _ended(gw: Backend, agent_id: str, row: Any) -> str:
     data = {"conversation_id": row.conversation_id, "reason": reason}
     return _event("offer_expired" if reason == "offer_expired" else "released", data)
 
-
-def _event(name: str, data: dict[str, Any], *, event_id: int | None = None) -> str:
-    head = f"event: {name}\n" + (f"id: {event_id}\n" if event_id is not None else "")
-    return head + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"

@@ -200,3 +200,59 @@ class HeroView(BaseModel):
     customer: str
     agent: str | None = None
     inbox: str | None = None
+
+
+class Me(BaseModel):
+    """Who the bearer token speaks for, as SPEC R5 judges them."""
+
+    id: str
+    role: str
+    account: str | None = None
+    accounts: list[str] | None = Field(default=None, description="A gateway's accounts; none: every account.")
+    brand_name: str | None = None
+
+
+class AgentView(BaseModel):
+    id: str
+    name: str | None = None
+    account: str
+    role: str
+    kind: str
+    status: str
+    active: bool
+    load: int
+    capacity: int | None = Field(description="None: unlimited (a bot, say).")
+    skills: list[str]
+
+
+class QueueFigure(BaseModel):
+    skill: str
+    length: int
+    oldest_since: datetime | None = None
+    oldest_wait_seconds: float | None = Field(default=None, description="How long the longest waiter has waited.")
+
+
+class Target(BaseModel):
+    """A skill a conversation may move to, with its hours now (SPEC R6.3)."""
+
+    account: str
+    brand_name: str
+    skill: str
+    name: str | None = None
+    open_now: bool
+    next_opening: datetime | None = Field(default=None, description="When closed: its next opening; none: never.")
+    next_opening_text: str | None = Field(default=None, description="The same, in the skill's time zone.")
+
+
+class MoveOptions(BaseModel):
+    """What the transfer dialog and the rollback menu offer for one conversation, to this caller."""
+
+    conversation_id: str
+    here: SkillRef = Field(description="Where it is now: the handler's skill when rolled over.")
+    may_transfer: bool
+    may_roll_back: bool
+    skills: list[Target] = Field(description="Other skills of the account it is in (SPEC R6.7).")
+    agents: list[AgentView] = Field(description="Agents of that account who could take it by name (R6.7).")
+    rollover: list[Target] = Field(description="Only the (account, skill) targets configured for its skill (R6.1).")
+    rollback: list[Target] = Field(description="The owner's skills, for the handler side (SPEC R4).")
+    hero: str | None = Field(default=None, description="The customer's hero, for Reassign to hero (R7.3).")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from routing.errors import Refusal
 from routing.limits import quote
 from routing.model import RouteRequest
-from store import capacity
+from store import capacity, outbox
 from store import schema as t
 from store.db import Store, lock
 
@@ -60,12 +60,14 @@ async def record(conn: AsyncConnection, req: RouteRequest, result: dict[str, Any
 
 
 async def finish(store: Store, conversation_id: str, now: datetime) -> list[str]:
-    """Close the books and free whatever the conversation holds (slot, queue place); idempotent,
-    and every later step of it changes nothing. Returns queued workflows to wake; a retry returns
+    """Close the books and free whatever the conversation holds (slot, queue place), and tell the
+    customer's side it has closed (an outbox ``closed`` row, once); idempotent, and every later
+    step of it changes nothing. Returns queued workflows to wake; a retry returns
     those its first attempt found again, since that attempt may have committed without sending them."""
     async with store.transaction() as conn:
         await lock(conn, conversation_id)
-        row = (await conn.execute(select(t.conversations.c.closed_at, t.conversations.c.result).where(
+        row = (await conn.execute(select(t.conversations.c.closed_at, t.conversations.c.result,
+                                         t.conversations.c.workflow_id).where(
             t.conversations.c.conversation_id == conversation_id))).first()
         await conn.execute(delete(t.queue).where(t.queue.c.conversation_id == conversation_id))
         wakes = await capacity.free(conn, conversation_id, now)
@@ -73,6 +75,8 @@ async def finish(store: Store, conversation_id: str, now: datetime) -> list[str]
             return list(dict.fromkeys([*(row.result or {}).get("wakes", []), *wakes]))
         await conn.execute(update(t.conversations).where(t.conversations.c.conversation_id == conversation_id)
                            .values(closed_at=now, result={"wakes": wakes}))
+        if row is not None:  # the customer's side hears that it ended (CONTRACT "Customer side")
+            await outbox.closed(conn, workflow_id=row.workflow_id, conversation_id=conversation_id, now=now)
         return wakes
 
 
@@ -95,3 +99,4 @@ async def open_conversations(store: Store, *, after: str | None = None, limit: i
         rows = await conn.execute(select(found.c.conversation_id, found.c.workflow_id)
                                   .order_by(found.c.conversation_id).limit(limit))
         return [(r.conversation_id, r.workflow_id) for r in rows]
+

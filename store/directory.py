@@ -24,7 +24,7 @@ from store.db import Store, lock, retried
 from store.directory_file import DirectoryError, parse_text, read_file, to_yaml
 
 __all__ = ["DirectoryError", "Saved", "account", "load", "parse_text", "put_hero", "read_file", "save", "skill",
-           "to_yaml"]
+           "to_yaml", "with_skills"]
 
 def _account_row(account: Account) -> dict:
     return {"id": account.id,
@@ -261,6 +261,15 @@ async def account(conn: AsyncConnection, account_id: str) -> Account | None:
     """The account's settings (brand, time zone, default policy), without skills or agents."""
     row = (await conn.execute(select(t.accounts.c.config).where(t.accounts.c.id == account_id))).first()
     return Account.model_validate(row.config) if row else None
+
+
+async def with_skills(conn: AsyncConnection, ids: set[str]) -> dict[str, Account]:
+    """These accounts with their skills (two queries, whatever their number), by id."""
+    rows = list(await conn.execute(select(t.accounts).where(t.accounts.c.id.in_(ids))))
+    skills: dict[str, list[dict]] = {}
+    for r in await conn.execute(select(t.skills).where(t.skills.c.account_id.in_(ids))):
+        skills.setdefault(r.account_id, []).append(r.config)
+    return {r.id: Account.model_validate({**r.config, "skills": skills.get(r.id, [])}) for r in rows}
 
 
 async def skill(conn: AsyncConnection, account_id: str, skill_id: str) -> Skill | None:

@@ -1,9 +1,13 @@
-"""What agents' workspaces and customers' channels are sent: private messages from managers and
-warm-transfer messages (SPEC R5.2, R6.2). One row per key, so a retried delivery lands once."""
+"""What agents' workspaces and customers' channels are sent: private messages from managers,
+warm-transfer messages (SPEC R5.2, R6.2) and the close of a conversation. One row per key, so a
+retried delivery lands once; the row's id orders a feed, so a reader that comes back with the
+last id it saw (SSE ``Last-Event-ID``) misses nothing and sees nothing twice."""
 
 from __future__ import annotations
 
 from datetime import datetime
+
+from collections.abc import Collection
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,3 +38,30 @@ async def feed(store: Store, recipient: str, *, after: int = 0) -> list:
     async with store.engine.connect() as conn:
         return list(await conn.execute(select(t.outbox).where(t.outbox.c.recipient == recipient,
                                                               t.outbox.c.id > after).order_by(t.outbox.c.id)))
+
+
+# What the customer's side is sent, through the channel gateway of the conversation's account.
+CUSTOMER_KINDS = ("warm_message", "closed")
+FEED_PAGE = 200  # rows per look: a gateway far behind catches up over several looks
+
+
+async def closed(conn: AsyncConnection, *, workflow_id: str, conversation_id: str, now: datetime) -> None:
+    """The conversation has ended: its channel gateway tells the customer (written by the close's
+    store command, in its transaction, so it is sent once whatever retries)."""
+    await deliver(conn, key=f"{workflow_id}/closed", recipient=f"conversation:{conversation_id}",
+                  conversation_id=conversation_id, kind="closed", payload={}, now=now)
+
+
+async def for_customers(store: Store, accounts: Collection[str] | None, *, after: int = 0,
+                        conversation_id: str | None = None) -> list:
+    """Customer-side messages of conversations the accounts own (None: every account), oldest
+    first, with the owner ``account_id`` of each."""
+    o, c = t.outbox.c, t.conversations.c
+    query = (select(t.outbox, c.account_id).join(t.conversations, c.conversation_id == o.conversation_id)
+             .where(o.kind.in_(CUSTOMER_KINDS), o.id > after).order_by(o.id).limit(FEED_PAGE))
+    if accounts is not None:
+        query = query.where(c.account_id.in_(list(accounts)))
+    if conversation_id is not None:
+        query = query.where(o.conversation_id == conversation_id)
+    async with store.engine.connect() as conn:
+        return list(await conn.execute(query))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, select, update
 
@@ -62,3 +63,25 @@ async def queue_length(store: Store, ref: SkillRef) -> int:
     async with store.engine.connect() as conn:
         return (await conn.execute(select(func.count()).select_from(t.queue).where(
         and_(t.queue.c.account_id == ref.account, t.queue.c.skill_id == ref.skill)))).scalar_one()
+
+
+async def agents_of(store: Store, account_id: str) -> list[tuple[Any, list[str]]]:
+    """The account's agents (managers included) with their skills, by id: presence, load, capacity."""
+    async with store.engine.connect() as conn:
+        rows = list(await conn.execute(select(t.agents).where(t.agents.c.account_id == account_id)
+                                       .order_by(t.agents.c.id)))
+        skills: dict[str, list[str]] = {}
+        for agent_id, skill_id in await conn.execute(
+                select(t.agent_skills.c.agent_id, t.agent_skills.c.skill_id)
+                .where(t.agent_skills.c.account_id == account_id).order_by(t.agent_skills.c.skill_id)):
+            skills.setdefault(agent_id, []).append(skill_id)
+    return [(row, skills.get(row.id, [])) for row in rows]
+
+
+async def queue_figures(store: Store, account_id: str) -> dict[str, tuple[int, datetime]]:
+    """Per skill of the account with anyone waiting: how many wait there, and since when the longest."""
+    q = t.queue.c
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(select(q.skill_id, func.count(), func.min(q.waiting_since))
+                                  .where(q.account_id == account_id).group_by(q.skill_id))
+        return {skill: (count, oldest) for skill, count, oldest in rows}  # min() keeps the column's UTC type

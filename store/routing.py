@@ -18,7 +18,7 @@ from routing.directory import Account, Skill, SkillRef, Status
 from routing.errors import Refusal, unknown
 from routing.model import RouteOutcome, RouteRequest
 from routing.plan import Facts, Plan, decide
-from store import books, capacity, heroes, outbox, rights
+from store import books, capacity, directory, heroes, outbox, rights
 from store import schema as t
 from store.db import Store, retried
 
@@ -133,14 +133,14 @@ async def _facts(conn: AsyncConnection, req: RouteRequest) -> Facts:
     refs = [r for r in (req.target, req.backup_handler, req.fallback_to, move.source if move else None,
                         move.origin.skill if move and move.origin else None) if r is not None]
     ids = {req.account, *(r.account for r in refs)}
-    accounts = await _accounts(conn, ids)
+    accounts = await directory.with_skills(conn, ids)
     owner = accounts.get(req.account)
     if owner is None:
         raise unknown("account", req.account)
     more = {p.handler.account for s in owner.skills for p in [owner.policy_for(s)] if p and p.handler}
     more |= {r.account for s in owner.skills for r in s.transfer_targets}
     if more - accounts.keys():
-        accounts |= await _accounts(conn, more - accounts.keys())
+        accounts |= await directory.with_skills(conn, more - accounts.keys())
     _check_opening(req, owner)
     hero_agent = await capacity.agent(conn, hero.agent) if hero and hero.agent else None
     facts = dict(owner=owner, accounts=accounts, online=await _online(conn, set(accounts)), hero=hero,
@@ -168,15 +168,6 @@ def _check_opening(req: RouteRequest, owner: Account) -> None:
         raise unknown("skill", req.skill, f"account {req.account!r}")
     if req.opening and not skill.enabled:
         raise Refusal("SkillDisabled", f"skill {req.skill!r} of account {req.account!r} is disabled", field="skill")
-
-
-async def _accounts(conn: AsyncConnection, ids: set[str]) -> dict[str, Account]:
-    """Accounts with their skills (two queries, whatever their number)."""
-    rows = list(await conn.execute(select(t.accounts).where(t.accounts.c.id.in_(ids))))
-    skills: dict[str, list[dict]] = {}
-    for r in await conn.execute(select(t.skills).where(t.skills.c.account_id.in_(ids))):
-        skills.setdefault(r.account_id, []).append(r.config)
-    return {r.id: Account.model_validate({**r.config, "skills": skills.get(r.id, [])}) for r in rows}
 
 
 async def _online(conn: AsyncConnection, account_ids: set[str]) -> dict[SkillRef, int]:

@@ -122,8 +122,8 @@ queue = Table(
     Index("queue_order", "account_id", "skill_id", "priority", "waiting_since"),
 )
 
-# What agents' workspaces and customers' channels are sent: offers' context, private messages,
-# warm messages. ``key`` makes a retried delivery land once.
+# What agents' workspaces and customers' channels are sent: private messages, warm messages,
+# closes. ``key`` makes a retried delivery land once; ``id`` orders a feed (SSE Last-Event-ID).
 outbox = Table(
     "outbox", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

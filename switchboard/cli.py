@@ -73,19 +73,22 @@ def main(verbose: bool, log_format: str | None) -> None:
 @click.option("--port", default=7233, show_default=True, help="Temporal frontend port.")
 @click.option("--ui-port", type=int, help="Temporal UI port  [default: --port + 1000, so 8233]")
 @click.option("--data-dir", default=".switchboard", show_default=True, help="Where the server keeps its file.")
-@click.option("--demo", is_flag=True, help="Start a few example conversations once the stack is up.")
+@click.option("--demo", is_flag=True, help="Start a few example conversations once the stack is up (closed at stop).")
+@click.option("--gateway-port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="HTTP gateway and workspaces' port (0: no gateway).")
 @click.option("--metrics-port", default=9464, show_default=True, type=click.IntRange(1, 65535),
               help="The worker's /metrics and /healthz port.")
 def dev(directory_file: str | None, port: int, ui_port: int | None, data_dir: str, demo: bool,
-        metrics_port: int) -> None:
-    """Start the embedded stack: Temporal dev server (with UI), the worker, the directory."""
+        gateway_port: int, metrics_port: int) -> None:
+    """Start the embedded stack: Temporal dev server (with UI), the worker, the directory, the
+    HTTP gateway with the agent, manager and web-chat pages."""
     from switchboard.dev import run_dev
 
     settings = Settings.from_env()
     try:
         asyncio.run(run_dev(settings, directory_file or settings.directory, port=port,
                             ui_port=ui_port or port + 1000, data_dir=data_dir, demo=demo,
-                            metrics_port=metrics_port))
+                            gateway_port=gateway_port, metrics_port=metrics_port))
     except (Refusal, DirectoryError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     except RPCError as exc:
@@ -201,8 +204,12 @@ def gateway_command(host: str, port: int) -> None:
 
     from gateway import create_app
 
+    try:
+        app = create_app()
+    except ValueError as exc:  # a bad environment variable, named
+        raise click.ClickException(str(exc)) from None
     logging.getLogger().setLevel(logging.INFO)  # uvicorn's lines go through our format (--log-format)
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", log_config=None)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
 
 
 @main.command()

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import psutil
 import pytest
 import yaml
@@ -154,7 +155,7 @@ def normalized(directory: Directory) -> dict:
 
 async def test_directory_load_of_the_example_then_show_prints_it(shell: Shell) -> None:
     loaded = (await shell.switchboard("directory", "load", str(EXAMPLES))).ok()
-    assert loaded.out.strip() == f"loaded 6 accounts, 9 agents, 1 heroes from {EXAMPLES}"
+    assert loaded.out.strip() == f"loaded 6 accounts, 10 agents, 1 heroes from {EXAMPLES}"
     shown = (await shell.switchboard("directory", "show")).ok()
     assert normalized(Directory.model_validate(yaml.safe_load(shown.out))) == normalized(read_file(EXAMPLES))
 
@@ -449,9 +450,10 @@ class Dev:
         return next(line for line in self.lines if line.startswith(prefix))
 
 
-async def start_dev(cwd: Path, port: int, ui_port: int) -> Dev:
+async def start_dev(cwd: Path, port: int, ui_port: int, gateway_port: int = 0) -> Dev:
     proc = await asyncio.create_subprocess_exec(
         SWITCHBOARD, "dev", "--directory", str(EXAMPLES), "--demo", "--port", str(port), "--ui-port", str(ui_port),
+        "--gateway-port", str(gateway_port),
         cwd=cwd, env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         preexec_fn=_die_with_parent)  # SIGTERM if the test run is killed; it stops its server then
     dev = Dev(proc, [])
@@ -481,12 +483,19 @@ async def stop_dev(dev: Dev) -> None:
 
 
 async def test_switchboard_dev_runs_repeatedly_with_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port, ui_port = free_port(), free_port()
+    port, ui_port, gateway_port = free_port(), free_port(), free_port()
     runs: list[set[str]] = []
     for run in range(2):  # the second run finds the first one's conversations in the server's file
-        dev = await start_dev(tmp_path, port, ui_port)
+        dev = await start_dev(tmp_path, port, ui_port, gateway_port)
         try:
             assert dev.line("Temporal UI:").split()[-1] == f"http://127.0.0.1:{ui_port}/namespaces/default/workflows"
+            # The gateway runs too, and each printed link signs its page in as its person.
+            assert dev.line("Gateway:").split()[1] == f"http://127.0.0.1:{gateway_port}"
+            link = next(line.split()[-1] for line in dev.lines if "/#token=" in line and "Acme Motors sales" in line)
+            async with httpx.AsyncClient() as http:
+                me = await http.get(f"http://127.0.0.1:{gateway_port}/me",
+                                    headers={"Authorization": f"Bearer {link.split('#token=')[1]}"})
+            assert me.json()["id"] == "ann", me.text
             assert f"export TEMPORAL_ADDRESS=127.0.0.1:{port}" in dev.line("Other terminals:")
             # The second run finds the first one's schedule in the server's file and updates it (R8.1).
             assert dev.line("Reconciler:").split(maxsplit=1)[1] == "schedule switchboard-reconciler, every 60s"
