@@ -24,6 +24,7 @@ from service import heroes
 from service.config import Settings
 from switchboard.cli_conversations import conversation
 from switchboard.cli_people import agent, hero, token
+from switchboard.cli_simulate import simulate
 from switchboard.cli_support import BadFile, _connect, run_async
 
 
@@ -197,6 +198,7 @@ def bench(count: int, concurrency: int, floor_count: int) -> None:
 
 
 main.add_command(conversation)
+main.add_command(simulate)
 for group in (agent, hero, token):
     main.add_command(group)
 
