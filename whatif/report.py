@@ -6,6 +6,7 @@ with the design, docs/whatif.md).
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import Counter, defaultdict
@@ -95,11 +96,18 @@ def _intervals(sim: Simulation, ref: SkillRef, convs: list[Conversation], target
     """By arrival interval in the owner's local time; ``waiting``: mean conversations waiting
     (queued or offered) over the interval, sampled each minute."""
     tz, size = zone(sim.accounts[ref.account].timezone), sim.traffic.interval
+    starts, labels = [], []
+    for d in range(sim.traffic.days):
+        day = sim.traffic.start + timedelta(days=d)
+        for slot in range(int(86_400 // size)):
+            minute = slot * size / 60
+            starts.append(sim.wall(day, minute, tz))
+            labels.append(f"{day.isoformat()} {int(minute) // 60:02d}:{int(minute) % 60:02d}")
+    end = sim.wall(sim.traffic.start + timedelta(days=sim.traffic.days), 0, tz)
 
-    def label(t: float) -> str:
-        local = datetime.fromtimestamp(sim.t0 + t, tz)
-        slot = int((local.hour * 3600 + local.minute * 60 + local.second) // size * size)
-        return f"{local:%Y-%m-%d} {slot // 3600:02d}:{slot % 3600 // 60:02d}"
+    def label(t: float) -> str | None:
+        i = bisect.bisect_right(starts, t) - 1
+        return labels[i] if i >= 0 and t < end else None
 
     buckets: dict[str, list[Conversation]] = defaultdict(list)
     for c in convs:
@@ -107,8 +115,7 @@ def _intervals(sim: Simulation, ref: SkillRef, convs: list[Conversation], target
     waiting: dict[str, list[int]] = defaultdict(list)
     for t, counts in sim.samples:
         waiting[label(t)].append(counts.get(ref, 0))
-    first, last = sim.traffic.start.isoformat(), (sim.traffic.start + timedelta(days=sim.traffic.days)).isoformat()
-    keys = sorted(k for k in set(buckets) | set(waiting) if first <= k < last)
+    keys = list(dict.fromkeys(labels))  # in the order of the day
     return [{"start": k, **figures(buckets.get(k, []), target),
              "rolled_over": sum(1 for c in buckets.get(k, []) if c.handler is not None),
              "waiting": _round(_mean(waiting.get(k, [])), 2)} for k in keys]

@@ -95,6 +95,7 @@ class Simulation:
         self.conversations: list[Conversation] = []
         self.samples: list[tuple[float, dict[SkillRef, int]]] = []
         self._waiting: dict[SkillRef, int] = {}
+        self._templates: dict[SkillRef, RouteRequest] = {}
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -131,12 +132,12 @@ class Simulation:
         for d in range(self.traffic.days + 3):
             day = first + timedelta(days=d)
             for window in shift.on(day.weekday()):
-                changes += [self._wall(day, window.start, tz), self._wall(day, window.end, tz)]
+                changes += [self.wall(day, window.start, tz), self.wall(day, window.end, tz)]
         self._presence(agent, is_open(shift, frozenset(), tz, self.now(0)))
         for t in sorted({c for c in changes if 0 < c < self.horizon}):
             self._at(t, self._shift_change, agent, shift, tz)
 
-    def _wall(self, day: date, minute: float, tz) -> float:
+    def wall(self, day: date, minute: float, tz) -> float:
         """Simulated seconds of local wall time ``minute`` on ``day`` (DST days have 23 or 25 hours)."""
         local = (datetime.combine(day, time()) + timedelta(minutes=minute)).replace(tzinfo=tz)
         return local.timestamp() - self.t0
@@ -203,10 +204,11 @@ class Simulation:
         pieces = self._pieces(stream)
         owner = SkillRef(account=stream.account, skill=stream.skill)
         self._waiting.setdefault(owner, 0)
+        arrivals: list[tuple[Conversation, float | None]] = []
         for d in range(self.traffic.days):
             day = self.traffic.start + timedelta(days=d)
             for start_minute, end_minute, per_second in pieces:
-                begin, end = self._wall(day, start_minute, tz), self._wall(day, end_minute, tz)
+                begin, end = self.wall(day, start_minute, tz), self.wall(day, end_minute, tz)
                 t = begin
                 while per_second > 0:
                     t += rng.expovariate(per_second)
@@ -218,8 +220,15 @@ class Simulation:
                                      customer=hero.customer if hero else f"{stream.account}-{index}-{n}",
                                      handle=draw(stream.handle, rng), hero=hero)
                     self.conversations.append(c)
-                    patience = draw(stream.patience, rng) if stream.patience else None
-                    self._at(t, self._arrive, c, patience)
+                    arrivals.append((c, draw(stream.patience, rng) if stream.patience else None))
+        self._next_arrival(iter(arrivals), 0.0)
+
+    def _next_arrival(self, arrivals, now: float) -> None:
+        """One pending arrival per stream on the clock, not a day of them: a short event heap."""
+        following = next(arrivals, None)
+        if following is not None:
+            self.env.timeout(following[0].arrived - now).callbacks.append(
+                lambda _: (self._next_arrival(arrivals, following[0].arrived), self._arrive(*following)))
 
     def _pieces(self, stream: Stream) -> list[tuple[float, float, float]]:
         """(start minute, end minute, arrivals per second) pieces of a local day."""
@@ -296,11 +305,17 @@ class Simulation:
         the hot path of a day of 100,000 conversations."""
         req = c.request
         if req is None:
-            req = c.request = RouteRequest.model_construct(
-                conversation_id=c.id, workflow_id=c.id, first_run_id="", step=c.step, opening=True, now=self.now(),
-                account=c.owner.account, skill=c.owner.skill, customer=c.customer, channel=c.stream.channel,
-                priority=c.stream.priority, arrived_at=c.arrived_at, target=None, excluded=[], policy_applies=True,
-                backup_deadline=None, backup_handler=None, move=None, fallback_deadline=None, fallback_to=None)
+            template = self._templates.get(c.owner)
+            if template is None:
+                template = self._templates[c.owner] = RouteRequest.model_construct(
+                    conversation_id="", workflow_id="", first_run_id="", step=1, opening=True, now=c.arrived_at,
+                    account=c.owner.account, skill=c.owner.skill, customer="", channel=c.stream.channel,
+                    priority=c.stream.priority, arrived_at=c.arrived_at, target=None, excluded=[],
+                    policy_applies=True, backup_deadline=None, backup_handler=None, move=None,
+                    fallback_deadline=None, fallback_to=None)
+            req = c.request = template.model_copy(update=dict(
+                conversation_id=c.id, workflow_id=c.id, customer=c.customer, channel=c.stream.channel,
+                priority=c.stream.priority, now=self.now(), arrived_at=c.arrived_at, excluded=[]))
             return req
         fields = req.__dict__  # no validation to skip: plain assignment of values already checked
         fields.update(step=c.step, opening=False, now=self.now(), target=c.target, excluded=c.excluded,
