@@ -57,3 +57,38 @@ def replicate(c: int, per_hour: float, handle: float, patience: float | None, *,
         levels.append(sum(1 for c in convs if c.answered is not None and c.answered - c.arrived <= target) / len(convs))
         gone.append(sum(1 for c in convs if c.abandoned is not None) / len(convs))
     return {"mean_wait": _estimate(waits), "service_level": _estimate(levels), "abandoned": _estimate(gone)}
+
+
+CASES = (  # (agents, arrivals per hour, handle s, patience s or None): docs/whatif.md's table
+    (1, 6, 300, None), (5, 42, 300, None), (10, 96, 300, None),
+    (5, 60, 300, 120), (10, 120, 300, 180),
+)
+
+
+def main() -> None:
+    """Print docs/whatif.md's comparison table: ``python -m whatif.mmc [days] [replications]``."""
+    import sys
+
+    from whatif.erlang import erlang_a, erlang_c
+
+    days, reps = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) > 2 else (5, 10)
+    print(f"{reps} replications of {days} days each, 99 % confidence intervals; service level: answered within 20 s\n")
+    print("| model | agents | offered/h | handle | patience | figure | theory | simulated | agrees |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for c, per_hour, handle, patience in CASES:
+        rate = per_hour / 3600
+        theory = erlang_c(c, rate, handle, 20) if patience is None else erlang_a(c, rate, handle, patience, 20)
+        measured = replicate(c, per_hour, handle, patience, days=days, replications=reps)
+        figures = [("mean wait (s)", theory.mean_wait, "mean_wait", 1), ("service level", theory.service_level,
+                                                                         "service_level", 3)]
+        if patience is not None:
+            figures.append(("abandoned", theory.abandoned, "abandoned", 3))
+        for name, value, key, digits in figures:
+            est = measured[key]
+            print(f"| {'Erlang C' if patience is None else 'Erlang A'} | {c} | {per_hour} | {handle}s | "
+                  f"{f'{patience}s' if patience else '-'} | {name} | {value:.{digits}f} | "
+                  f"{est.mean:.{digits}f} ± {est.half_width:.{digits}f} | {'yes' if est.holds(value) else 'no'} |")
+
+
+if __name__ == "__main__":
+    main()
