@@ -53,6 +53,15 @@ class SimAgent:
         self.load += 1
         self.refresh()
 
+    def respond(self, timeout: float) -> tuple[str, float]:
+        """How this agent answers an offer that expires after ``timeout``: ``accept`` or
+        ``decline`` after some seconds, or ``expire`` (no answer in time)."""
+        u = self.rng.random()
+        after = self.answer.time.draw(self.rng) if self.answer.time else 0.0
+        if u < self.answer.no_answer or after >= timeout:
+            return "expire", timeout
+        return ("decline" if u < self.answer.no_answer + self.answer.decline else "accept"), after
+
     def give_back(self, now: datetime) -> None:
         """``store.capacity.free``: the slot back; idle from now (R2.1)."""
         if self.load > 0:

@@ -10,7 +10,6 @@ wake-ups and re-checks, close. Nothing of Temporal or the database runs.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -24,21 +23,12 @@ from routing.model import Event, RouteRequest
 from routing.plan import Facts, decide
 from routing.selection import queue_order
 from whatif.people import SimAgent, SimSkill, best, initial_presence, to_wake
-from whatif.traffic import Distribution, Stream, Traffic
+from whatif.traffic import Stream, Traffic
 
 # As workflows.conversation: the queue's safety-net re-check, backing off while nobody has room.
 QUEUE_RECHECK = 30.0
 QUEUE_RECHECK_MAX = 300.0
 DRAIN = 86_400.0  # after the last arrival, how long waiting conversations may still be answered
-
-
-def draw(dist: Distribution, rng: random.Random) -> float:
-    if dist.dist == "fixed":
-        return dist.mean
-    if dist.dist == "exponential":
-        return rng.expovariate(1.0 / dist.mean)
-    sigma2 = math.log(1 + dist.cv ** 2)
-    return rng.lognormvariate(math.log(dist.mean) - sigma2 / 2, math.sqrt(sigma2))
 
 
 @dataclass(eq=False)
@@ -53,6 +43,7 @@ class Conversation:
     customer: str
     handle: float
     hero: Hero | None
+    patience: float | None = None  # None: never gives up
     status: str = "routing"
     step: int = 0
     target: SkillRef | None = None
@@ -79,12 +70,15 @@ class Conversation:
 class Simulation:
     """One run of ``traffic`` over ``directory``; ``run`` returns every conversation."""
 
-    def __init__(self, directory: Directory, traffic: Traffic, *, seed: int | None = None) -> None:
+    def __init__(self, directory: Directory, traffic: Traffic, *, seed: int | None = None,
+                 epoch: float | None = None) -> None:
+        """``epoch``: the instant (POSIX seconds) of simulated time 0; default the first local
+        midnight of the traffic's start among the directory's zones."""
         self.directory, self.traffic = directory, traffic
         self.seed = traffic.seed if seed is None else seed
         self.env = simpy.Environment()
         self.accounts: dict[str, Account] = {a.id: a for a in directory.accounts}
-        self.t0 = min(self._midnight(a, traffic.start) for a in self.accounts.values())
+        self.t0 = min(self._midnight(a, traffic.start) for a in self.accounts.values()) if epoch is None else epoch
         self.horizon = max(self._midnight(a, traffic.start + timedelta(days=traffic.days))
                            for a in self.accounts.values()) - self.t0
         self.skills: dict[SkillRef, SimSkill] = {}
@@ -177,9 +171,18 @@ class Simulation:
         epoch = c.epoch
         self.env.timeout(max(delay, 0.0)).callbacks.append(lambda _: fn(c) if c.epoch == epoch else None)
 
-    def run(self) -> list[Conversation]:
-        for i, stream in enumerate(self.traffic.streams):
-            self._arrivals(i, stream)
+    def run(self, arrivals: list[Conversation] | None = None) -> list[Conversation]:
+        """Simulate the traffic's days, or (``arrivals``, fresh conversations from ``arrivals()``
+        of some run, with times of this one) just those conversations."""
+        if arrivals is None:
+            arrivals = self.arrivals()
+        self.conversations = sorted(arrivals, key=lambda c: c.arrived)
+        by_stream: dict[int, list[Conversation]] = {}
+        for c in self.conversations:
+            by_stream.setdefault(id(c.stream), []).append(c)
+            self._waiting.setdefault(c.owner, 0)
+        for convs in by_stream.values():
+            self._next_arrival(iter(convs), 0.0)
         self._at(0, self._sample)
         self.env.run(until=self.horizon + DRAIN)
         self._close_books()
@@ -193,7 +196,14 @@ class Simulation:
 
     # ---- arrivals ---------------------------------------------------------------------------------
 
-    def _arrivals(self, index: int, stream: Stream) -> None:
+    def arrivals(self) -> list[Conversation]:
+        """Every conversation of the traffic's days, not yet simulated."""
+        made: list[Conversation] = []
+        for i, stream in enumerate(self.traffic.streams):
+            made += self._arrivals(i, stream, len(made))
+        return made
+
+    def _arrivals(self, index: int, stream: Stream, first: int) -> list[Conversation]:
         """Poisson arrivals, the rate constant inside each piece of the local day (memoryless, so
         each piece starts afresh); handle time, patience and hero drawn at arrival, so every
         policy compared sees the same customers."""
@@ -203,8 +213,7 @@ class Simulation:
         heroes = [h for h in self.directory.heroes if h.account == stream.account]
         pieces = self._pieces(stream)
         owner = SkillRef(account=stream.account, skill=stream.skill)
-        self._waiting.setdefault(owner, 0)
-        arrivals: list[tuple[Conversation, float | None]] = []
+        arrivals: list[Conversation] = []
         for d in range(self.traffic.days):
             day = self.traffic.start + timedelta(days=d)
             for start_minute, end_minute, per_second in pieces:
@@ -215,20 +224,20 @@ class Simulation:
                     if t >= end:
                         break
                     hero = rng.choice(heroes) if heroes and rng.random() < stream.heroes else None
-                    n = len(self.conversations)
-                    c = Conversation(id=f"c{n:08d}", stream=stream, owner=owner, arrived=t, arrived_at=self.now(t),
-                                     customer=hero.customer if hero else f"{stream.account}-{index}-{n}",
-                                     handle=draw(stream.handle, rng), hero=hero)
-                    self.conversations.append(c)
-                    arrivals.append((c, draw(stream.patience, rng) if stream.patience else None))
-        self._next_arrival(iter(arrivals), 0.0)
+                    n = first + len(arrivals)
+                    arrivals.append(Conversation(
+                        id=f"c{n:08d}", stream=stream, owner=owner, arrived=t, arrived_at=self.now(t),
+                        customer=hero.customer if hero else f"{stream.account}-{index}-{n}",
+                        handle=stream.handle.draw(rng), hero=hero,
+                        patience=stream.patience.draw(rng) if stream.patience else None))
+        return arrivals
 
     def _next_arrival(self, arrivals, now: float) -> None:
         """One pending arrival per stream on the clock, not a day of them: a short event heap."""
         following = next(arrivals, None)
         if following is not None:
-            self.env.timeout(following[0].arrived - now).callbacks.append(
-                lambda _: (self._next_arrival(arrivals, following[0].arrived), self._arrive(*following)))
+            self.env.timeout(following.arrived - now).callbacks.append(
+                lambda _: (self._next_arrival(arrivals, following.arrived), self._arrive(following)))
 
     def _pieces(self, stream: Stream) -> list[tuple[float, float, float]]:
         """(start minute, end minute, arrivals per second) pieces of a local day."""
@@ -240,10 +249,10 @@ class Simulation:
         mean = sum(stream.shape) / 24
         return [(h * 60, (h + 1) * 60, stream.per_hour * w / mean / 3600) for h, w in enumerate(stream.shape)]
 
-    def _arrive(self, c: Conversation, patience: float | None) -> None:
+    def _arrive(self, c: Conversation) -> None:
         self._waiting[c.owner] += 1
-        if patience is not None:
-            self.env.timeout(patience).callbacks.append(lambda _: self._abandon(c))
+        if c.patience is not None:
+            self.env.timeout(c.patience).callbacks.append(lambda _: self._abandon(c))
         self._route(c)
 
     # ---- one routing step, as store.routing.route -----------------------------------------------------
@@ -355,14 +364,12 @@ class Simulation:
         c.offers += 1
         timeout = skill_accept_timeout(self, skill.ref)
         self._deadlines(c, timeout)
-        behaviour, u = agent.answer, agent.rng.random()
-        after = draw(behaviour.time, agent.rng) if behaviour.time else 0.0
-        if u < behaviour.no_answer or after >= timeout:
-            return  # the offer expires (R2.2)
-        if u < behaviour.no_answer + behaviour.decline:
+        answer, after = agent.respond(timeout)
+        if answer == "decline":
             self._later(c, after, lambda c: self._declined(c, agent))
-        else:
+        elif answer == "accept":
             self._later(c, after, lambda c: self._accepted(c, agent))
+        # "expire": no answer; the offer runs out at its deadline (R2.2)
 
     def _deadlines(self, c: Conversation, due: float) -> None:
         """``Conversation._deadline``: the backup window, else the offer's expiry or the re-check."""

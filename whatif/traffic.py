@@ -10,6 +10,8 @@ limits (no anchors, no duplicate keys, bounded depth and size).
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,6 +44,17 @@ class Distribution(_Strict):
     mean: Seconds
     dist: Literal["exponential", "fixed", "lognormal"] = "exponential"
     cv: float = Field(default=1.0, gt=0, le=10)  # lognormal: standard deviation / mean
+
+    def draw(self, rng: random.Random) -> float:
+        if self.dist == "fixed":
+            return self.mean
+        if self.dist == "exponential":
+            return rng.expovariate(1.0 / self.mean)
+        sigma2 = math.log(1 + self.cv ** 2)
+        return rng.lognormvariate(math.log(self.mean) - sigma2 / 2, math.sqrt(sigma2))
+
+    def scaled(self, factor: float) -> Distribution:
+        return self.model_copy(update={"mean": self.mean * factor})
 
 
 def _hours(value: Any) -> WeeklyHours:
