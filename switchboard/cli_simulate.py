@@ -4,6 +4,7 @@ problem named; nothing runs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -34,8 +35,17 @@ from whatif.traffic import TrafficError, read_traffic
               help="Write the charts (service level and waiting by interval, a line per policy) to this file: "
                    "self-contained HTML, or SVG when it ends in .svg.")
 @click.option("--seed", type=int, help="Override the traffic file's seed.")
+@click.option("--live", is_flag=True,
+              help="Also drive a compressed slice of the traffic through the real engine (Temporal dev server, "
+                   "worker, store) and report the wait the engine adds to the pure simulation of it.")
+@click.option("--live-conversations", default=20, show_default=True, type=click.IntRange(1, 500),
+              help="With --live: how many conversations of the busiest hour to run.")
+@click.option("--speed", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
+              help="With --live: how many times faster than the traffic file the slice runs (arrivals, "
+                   "handle times, patience; the engine's timers stay in real seconds).")
 def simulate(directory_file: str, traffic_file: str, policies: tuple[str, ...], compare: bool, as_json: bool,
-             intervals: bool, chart_file: str | None, seed: int | None) -> None:
+             intervals: bool, chart_file: str | None, seed: int | None, live: bool, live_conversations: int,
+             speed: float) -> None:
     """Simulate a day (or more) of traffic on the engine's routing rules, in simulated time."""
     try:
         directory = read_file(directory_file)
@@ -55,6 +65,15 @@ def simulate(directory_file: str, traffic_file: str, policies: tuple[str, ...], 
     for label, variant in runs:
         sim = Simulation(variant, traffic, seed=seed)
         reports.append(build(sim, sim.run(), label))
+    fidelity = None
+    if live:
+        from switchboard.whatif_live import run_live
+
+        try:
+            fidelity = asyncio.run(run_live(runs[0][1], traffic, count=live_conversations, speed=speed, seed=seed))
+        except RuntimeError as exc:  # the dev server would not start
+            raise click.ClickException(str(exc)) from None
+        reports[0]["live"] = fidelity
     if chart_file:
         page = chart.render_svg(reports) if chart_file.endswith(".svg") else chart.render(reports)
         Path(chart_file).write_text(page, encoding="utf-8")
@@ -65,3 +84,7 @@ def simulate(directory_file: str, traffic_file: str, policies: tuple[str, ...], 
         click.echo(text.compare(reports), nl=False)
     else:
         click.echo(text.single(reports[0], intervals=intervals), nl=False)
+    if fidelity is not None and not as_json:
+        from switchboard.whatif_live import describe
+
+        click.echo(describe(fidelity), nl=False)

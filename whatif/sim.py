@@ -176,6 +176,8 @@ class Simulation:
         of some run, with times of this one) just those conversations."""
         if arrivals is None:
             arrivals = self.arrivals()
+        else:
+            self.horizon = max((c.arrived for c in arrivals), default=0.0)
         self.conversations = sorted(arrivals, key=lambda c: c.arrived)
         by_stream: dict[int, list[Conversation]] = {}
         for c in self.conversations:
