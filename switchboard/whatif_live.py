@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from routing.directory import Directory, SkillRef
 from routing.model import StartConversation
@@ -94,6 +95,7 @@ class LiveRun:
         self.seen = {c.id: Seen() for c in chosen}
         self.by_live_id = {self.live_id(c): c for c in chosen}
         self.tasks: set[asyncio.Task] = set()
+        self.early = 0  # answers refused because the workflow had not taken the offer in yet, tried again
 
     def live_id(self, c: Conversation) -> str:
         return f"whatif-{self.run}-{c.id}"
@@ -127,12 +129,20 @@ class LiveRun:
             if seen.answered is None and await self._command(c, "close", {"by": "admin", "reason": "gave up"}):
                 seen.abandoned = self._since(c)
 
-    async def _command(self, c: Conversation, name: str, body: dict[str, Any]) -> bool:
-        try:
-            await conversations.command(self.client, self.live_id(c), name, body)
-            return True
-        except WorkflowUpdateFailedError:  # expired, withdrawn, closed: the engine said no
-            return False
+    async def _command(self, c: Conversation, name: str, body: dict[str, Any], *, until: float = 0.0) -> bool:
+        """Send a command; False when the engine refuses it (expired, withdrawn, closed). Until
+        ``until``, an answer to an offer the workflow has not taken in yet is tried again: the hold
+        row commits inside the routing activity, a moment before the workflow has its result."""
+        while True:
+            try:
+                await conversations.command(self.client, self.live_id(c), name, body)
+                return True
+            except WorkflowUpdateFailedError as failed:
+                cause = failed.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == "NoOffer") or time.time() > until:
+                    return False
+            self.early += 1
+            await asyncio.sleep(POLL)
 
     async def _watch_offers(self) -> None:
         db = sqlite3.connect(f"file:{self.db_file}?mode=ro", uri=True, isolation_level=None)
@@ -163,10 +173,11 @@ class LiveRun:
             if answer == "expire":
                 return
             await asyncio.sleep(after)
+            until = time.time() + timeout - after
             if answer == "decline":
-                await self._command(c, "decline", {"agent": agent.id})
+                await self._command(c, "decline", {"agent": agent.id}, until=until)
                 return
-            if not await self._command(c, "accept", {"agent": agent.id}):
+            if not await self._command(c, "accept", {"agent": agent.id}, until=until):
                 return
         seen.answered = self._since(c)
         await asyncio.sleep(c.handle)
@@ -201,7 +212,7 @@ async def run_live(directory: Directory, traffic: Traffic, *, count: int, speed:
             stop(server)
     twin = Simulation(directory, fast, seed=seed, epoch=epoch)
     pure = {c.id: c for c in twin.run(fresh(twin, chosen))}
-    return _compare(chosen, live.seen, pure, speed)
+    return {**_compare(chosen, live.seen, pure, speed), "early_answers_retried": live.early}
 
 
 def _compare(chosen: list[Conversation], seen: dict[str, Seen], pure: dict[str, Conversation],
@@ -238,4 +249,6 @@ def describe(live: dict[str, Any]) -> str:
             f"  mean wait of the {live['compared']} answered in both: live {live['mean_wait_live_s']}s, "
             f"simulated {live['mean_wait_simulated_s']}s\n"
             f"  engine's added wait: mean {added['mean']}s, median {added['median']}s, p90 {added['p90']}s; "
-            f"start to offer: mean {offer['mean']}s, p90 {offer['p90']}s\n")
+            f"start to offer: mean {offer['mean']}s, p90 {offer['p90']}s\n"
+            f"  answers tried again because the workflow had not taken the offer in yet: "
+            f"{live['early_answers_retried']}\n")
