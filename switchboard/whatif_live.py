@@ -126,8 +126,11 @@ class LiveRun:
         if c.patience is not None:
             await asyncio.sleep(max(self.epoch + c.arrived + c.patience - time.time(), 0))
             seen = self.seen[c.id]
-            if seen.answered is None and await self._command(c, "close", {"by": "admin", "reason": "gave up"}):
-                seen.abandoned = self._since(c)
+            if seen.answered is None:
+                at = self._since(c)
+                closed = await self._command(c, "close", {"by": "admin", "reason": "gave up"})
+                if closed and seen.answered is None:  # an accept racing the close may have won
+                    seen.abandoned = at
 
     async def _command(self, c: Conversation, name: str, body: dict[str, Any], *, until: float = 0.0) -> bool:
         """Send a command; False when the engine refuses it (expired, withdrawn, closed). Until
