@@ -27,7 +27,8 @@ def _lines(series: list[tuple[str, list[float | None]]], labels: list[str], *, t
     for i in range(0, len(labels), step):
         parts.append(f'<text x="{x(i):.1f}" y="{H - PAD_B + 14}" text-anchor="middle">'
                      f'{escape(labels[i][-5:])}</text>')
-    for colour, (name, values) in zip(COLOURS * 4, series):
+    for k, (colour, (name, values)) in enumerate(zip(COLOURS * 4, series)):
+        width = max(3.4 - 0.8 * k, 1.2)  # the first lines wider: where policies agree, every colour shows
         runs, run = [], []
         for i, v in enumerate(values):  # an interval with nothing offered breaks the line
             if v is None:
@@ -36,7 +37,7 @@ def _lines(series: list[tuple[str, list[float | None]]], labels: list[str], *, t
                 run.append(f"{x(i):.1f},{y(min(v, top)):.1f}")
         for r in runs + [run]:
             if r:
-                parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{" ".join(r)}">'
+                parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="{width:g}" points="{" ".join(r)}">'
                              f'<title>{escape(name)}</title></polyline>')
     parts.append("</svg>")
     return "".join(parts)
