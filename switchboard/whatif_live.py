@@ -38,7 +38,8 @@ from store import Store, directory as store_directory
 from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
 from whatif.people import SimAgent
 from whatif.report import p90
-from whatif.sim import Conversation, Simulation, skill_accept_timeout
+from whatif.conversation import Conversation
+from whatif.sim import Simulation, skill_accept_timeout
 from whatif.traffic import Answer, Traffic
 from worker import build_worker
 

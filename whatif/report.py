@@ -10,12 +10,13 @@ import bisect
 import math
 import re
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from routing.directory import SkillRef
 from routing.hours import zone
-from whatif.sim import Conversation, Simulation
+from whatif.conversation import Conversation
+from whatif.sim import Simulation
 
 # ``routing.hours.describe`` ("Mon 18:05 America/New_York ") inside a reason: taken out so that
 # the reasons of a whole day add up by rule and window.

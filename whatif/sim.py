@@ -11,17 +11,18 @@ wake-ups and re-checks, close. Nothing of Temporal or the database runs.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import simpy
 
-from routing.directory import Account, Directory, Hero, SkillRef
+from routing.directory import Account, Directory, SkillRef
 from routing.errors import Refusal
-from routing.hours import is_open, zone
+from routing.hours import WeeklyHours, is_open, zone
 from routing.model import Event, RouteRequest
 from routing.plan import Facts, decide
 from routing.selection import queue_order
+from whatif.conversation import Conversation
 from whatif.people import SimAgent, SimSkill, best, initial_presence, to_wake
 from whatif.traffic import Stream, Traffic
 
@@ -29,42 +30,6 @@ from whatif.traffic import Stream, Traffic
 QUEUE_RECHECK = 30.0
 QUEUE_RECHECK_MAX = 300.0
 DRAIN = 86_400.0  # after the last arrival, how long waiting conversations may still be answered
-
-
-@dataclass(eq=False)
-class Conversation:
-    """A workflow's state as the simulation needs it (``workflows.state.ConversationState``)."""
-
-    id: str
-    stream: Stream
-    owner: SkillRef
-    arrived: float
-    arrived_at: datetime
-    customer: str
-    handle: float
-    hero: Hero | None
-    patience: float | None = None  # None: never gives up
-    status: str = "routing"
-    step: int = 0
-    target: SkillRef | None = None
-    excluded: list[str] = field(default_factory=list)
-    policy_applies: bool = True
-    backup_deadline: datetime | None = None
-    backup_handler: SkillRef | None = None
-    offer: SimAgent | None = None
-    queued_in: SimSkill | None = None
-    key: tuple = ()
-    rechecks: int = 0
-    epoch: int = 0  # bumped at every change: a timer of an older epoch finds nothing to do
-    answered: float | None = None
-    abandoned: float | None = None
-    agent: SimAgent | None = None
-    handler: str | None = None  # the account answering it when not the owner
-    mode: str | None = None
-    why: str | None = None  # the rule that sent it where it is (R3.6)
-    offers: int = 0
-    refused: bool = False
-    request: RouteRequest | None = None
 
 
 class Simulation:
@@ -119,7 +84,7 @@ class Simulation:
                 else:
                     self._presence(sim, initial_presence(agent))
 
-    def _shifts(self, agent: SimAgent, shift, tz) -> None:
+    def _shifts(self, agent: SimAgent, shift: WeeklyHours, tz: ZoneInfo) -> None:
         """Online inside the shift (``routing.hours``, so DST as the engine sees it), offline outside."""
         first = datetime.fromtimestamp(self.t0, tz).date() - timedelta(days=1)
         changes: list[float] = []
@@ -131,12 +96,12 @@ class Simulation:
         for t in sorted({c for c in changes if 0 < c < self.horizon}):
             self._at(t, self._shift_change, agent, shift, tz)
 
-    def wall(self, day: date, minute: float, tz) -> float:
+    def wall(self, day: date, minute: float, tz: ZoneInfo) -> float:
         """Simulated seconds of local wall time ``minute`` on ``day`` (DST days have 23 or 25 hours)."""
         local = (datetime.combine(day, time()) + timedelta(minutes=minute)).replace(tzinfo=tz)
         return local.timestamp() - self.t0
 
-    def _shift_change(self, agent: SimAgent, shift, tz) -> None:
+    def _shift_change(self, agent: SimAgent, shift: WeeklyHours, tz: ZoneInfo) -> None:
         online = is_open(shift, frozenset(), tz, self.now())
         if online != agent.online:
             self._presence(agent, online)
@@ -213,7 +178,7 @@ class Simulation:
         account = self.accounts[stream.account]
         tz = zone(account.timezone)
         heroes = [h for h in self.directory.heroes if h.account == stream.account]
-        pieces = self._pieces(stream)
+        pieces = stream.pieces(self.traffic.interval)
         owner = SkillRef(account=stream.account, skill=stream.skill)
         arrivals: list[Conversation] = []
         for d in range(self.traffic.days):
@@ -240,16 +205,6 @@ class Simulation:
         if following is not None:
             self.env.timeout(following.arrived - now).callbacks.append(
                 lambda _: (self._next_arrival(arrivals, following.arrived), self._arrive(following)))
-
-    def _pieces(self, stream: Stream) -> list[tuple[float, float, float]]:
-        """(start minute, end minute, arrivals per second) pieces of a local day."""
-        if stream.per_interval is not None:
-            size = self.traffic.interval / 60
-            return [(i * size, (i + 1) * size, n / self.traffic.interval) for i, n in enumerate(stream.per_interval)]
-        if stream.shape is None:
-            return [(0, 1440, stream.per_hour / 3600)]
-        mean = sum(stream.shape) / 24
-        return [(h * 60, (h + 1) * 60, stream.per_hour * w / mean / 3600) for h, w in enumerate(stream.shape)]
 
     def _arrive(self, c: Conversation) -> None:
         self._waiting[c.owner] += 1

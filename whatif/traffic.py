@@ -88,6 +88,17 @@ class Stream(_Strict):
         return self
 
 
+    def pieces(self, interval: float) -> list[tuple[float, float, float]]:
+        """(start minute, end minute, arrivals per second) pieces of a local day."""
+        if self.per_interval is not None:
+            size = interval / 60
+            return [(i * size, (i + 1) * size, n / interval) for i, n in enumerate(self.per_interval)]
+        if self.shape is None:
+            return [(0, 1440, self.per_hour / 3600)]
+        mean = sum(self.shape) / 24
+        return [(h * 60, (h + 1) * 60, self.per_hour * w / mean / 3600) for h, w in enumerate(self.shape)]
+
+
 class Answer(_Strict):
     """How agents answer an offer: after ``time``; ``decline`` and ``no_answer`` are shares."""
 
