@@ -112,6 +112,25 @@ def test_r3_4_schedule_off_hours_follows_the_owner_hours_in_its_zone() -> None:
             assert row["rolled_over"] in (0, row["offered"])
 
 
+@pytest.mark.parametrize("holidays, closed_all_day", [([], False), ([date(2026, 3, 9)], True)])
+def test_r3_4_off_hours_on_the_monday_after_the_dst_change_and_on_a_holiday(holidays: list[date],
+                                                                            closed_all_day: bool) -> None:
+    """New York moves to summer time on Sunday 2026-03-08: Monday's 09:00-17:00 is an hour earlier
+    in UTC than the week before, and the simulation (``routing.hours``) follows the local clock; a
+    skill holiday closes the whole local day."""
+    directory = _shop({"mode": "schedule", "schedule": "off_hours"}, hours={"mon-fri": "09:00-17:00"})
+    sales = directory.accounts[0].skills[0].model_copy(update={"holidays": holidays})
+    directory = directory.model_copy(update={"accounts": [
+        directory.accounts[0].model_copy(update={"skills": [sales]}), directory.accounts[1]]})
+    traffic = Traffic.model_validate({"start": date(2026, 3, 8), "days": 2, "seed": 4, "streams": [
+        {"account": "shop", "skill": "sales", "per_hour": 30, "handle": {"mean": "2m"}}]})
+    monday = [row for row in _run(directory, traffic)["intervals"] if row["start"].startswith("2026-03-09")]
+    assert len(monday) == 24 and all(row["offered"] for row in monday)
+    for row in monday:
+        inside = 9 <= int(row["start"][11:13]) < 17 and not closed_all_day
+        assert row["rolled_over"] == (0 if inside else row["offered"]), row
+
+
 def test_r7_1_a_repeat_customer_goes_to_their_hero_first() -> None:
     skill = _run(_shop(), _traffic(stream={"heroes": 1.0, "per_hour": 4}))
     assert skill["hero_conversations"] == skill["offered"] > 50

@@ -119,6 +119,7 @@ def _intervals(sim: Simulation, ref: SkillRef, convs: list[Conversation], target
     keys = list(dict.fromkeys(labels))  # in the order of the day
     return [{"start": k, **figures(buckets.get(k, []), target),
              "rolled_over": sum(1 for c in buckets.get(k, []) if c.handler is not None),
+             "answered_by": dict(Counter(c.agent.account for c in buckets.get(k, []) if c.agent)),
              "waiting": _round(_mean(waiting.get(k, [])), 2)} for k in keys]
 
 
