@@ -37,7 +37,8 @@ from whatif.traffic import TrafficError, read_traffic
 @click.option("--seed", type=int, help="Override the traffic file's seed.")
 @click.option("--live", is_flag=True,
               help="Also drive a compressed slice of the traffic through the real engine (Temporal dev server, "
-                   "worker, store) and report the wait the engine adds to the pure simulation of it.")
+                   "worker, store) and report the wait the engine adds to the pure simulation of it (with "
+                   "--compare: on the directory as it is).")
 @click.option("--live-conversations", default=20, show_default=True, type=click.IntRange(1, 500),
               help="With --live: how many conversations of the busiest hour to run.")
 @click.option("--speed", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
@@ -76,7 +77,10 @@ def simulate(directory_file: str, traffic_file: str, policies: tuple[str, ...], 
         reports[0]["live"] = fidelity
     if chart_file:
         page = chart.render_svg(reports) if chart_file.endswith(".svg") else chart.render(reports)
-        Path(chart_file).write_text(page, encoding="utf-8")
+        try:
+            Path(chart_file).write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise BadFile(f"--chart {chart_file}: cannot write: {exc.strerror or exc}") from None
     if as_json:
         click.echo(json.dumps(reports[0] if len(reports) == 1 else {"runs": reports, "skills": reports[0]["skills"]},
                               indent=2))

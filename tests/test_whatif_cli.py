@@ -69,6 +69,8 @@ def test_compare_runs_each_policy_on_the_same_traffic_and_charts_them(tmp_path: 
     ("start: 2026-12-07\nspeed: 3\nstreams:\n  - {account: acme, skill: sales, per_hour: 5, handle: {mean: 5m}}\n",
      ["traffic.yaml:2", "speed", "unknown key"]),
     ("start: 2026-12-07\nstreams: [\n", ["traffic.yaml", "not valid YAML"]),
+    ("start: 2026-12-07\ndays: 31\nstreams:\n  - {account: acme, skill: sales, per_hour: 9000, handle: {mean: 5m}}\n",
+     ["traffic.yaml:1", "conversations in all", "at most 2,000,000"]),
     ("start: 2026-12-07\nagents: [{id: nobody}]\nstreams:\n  - {account: acme, skill: sales, per_hour: 5, "
      "handle: {mean: 5m}}\n", ["traffic.yaml:2", "agents.0.id", "no agent 'nobody'"]),
 ])
@@ -96,6 +98,11 @@ def test_two_policies_for_one_skill_need_compare() -> None:
     result = simulate("--directory", DIRECTORY, "--traffic", TRAFFIC,
                       "--policy", "acme/sales=hybrid", "--policy", "acme/sales=none")
     assert result.exit_code == 2 and "use --compare" in result.output
+
+
+def test_a_chart_that_cannot_be_written_exits_2(tmp_path: Path) -> None:
+    result = simulate("--directory", DIRECTORY, "--traffic", TRAFFIC, "--chart", str(tmp_path / "no" / "day.html"))
+    assert result.exit_code == 2 and "cannot write" in result.output
 
 
 def test_a_missing_traffic_file_exits_2() -> None:

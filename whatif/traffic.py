@@ -27,6 +27,7 @@ from store.directory_file import FILE_MAX_BYTES, DirectoryError, line_at, read_y
 
 DAYS_MAX = 31
 RATE_MAX = 100_000.0  # arrivals per hour of one stream
+CONVERSATIONS_MAX = 2_000_000  # in a run: about a minute of CPU per 100,000 (docs/whatif.md "Speed")
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
 
@@ -140,6 +141,11 @@ class Traffic(_Strict):
             if stream.per_interval is not None and len(stream.per_interval) != per_day:
                 raise ValueError(f"per_interval of {stream.account}/{stream.skill} has {len(stream.per_interval)} "
                                  f"values; a day has {per_day} intervals of {self.interval:g}s")
+        expected = self.days * sum(sum(s.per_interval) if s.per_interval is not None else 24 * s.per_hour
+                                   for s in self.streams)
+        if expected > CONVERSATIONS_MAX:
+            raise ValueError(f"about {expected:,.0f} conversations in all; a run simulates at most "
+                             f"{CONVERSATIONS_MAX:,} (fewer days or lower rates)")
         return self
 
 
