@@ -115,6 +115,8 @@ class Simulation:
             agent.online_seconds += now - agent.online_since
         else:
             agent.online_since = now
+            if now > 0:  # as store.presence: idle since they came online (R2.1); at the start, the directory's
+                agent.idle_since = self.now()
         agent.online = online
         agent.refresh()
         if agent.agent.active:
