@@ -55,6 +55,18 @@ def test_mmc_with_exponential_patience_agrees_with_erlang_a() -> None:
         assert measured[key].half_width < 0.2 * value
 
 
+def test_mmc_occupancy_is_the_offered_load_per_agent() -> None:
+    """Busy over online slot-time of the day, by interval and in all: about a/c = 0.7 (one day,
+    1,000 conversations: within 0.06), and the intervals add up to the day."""
+    from whatif.mmc import directory, traffic
+
+    sim = Simulation(directory(5), traffic(42, 300, None, 1, 11, 20))
+    handler = build(sim, sim.run())["handlers"][0]
+    assert handler["occupancy"] == pytest.approx(0.7, abs=0.06)
+    assert sum(row["answered"] for row in handler["intervals"]) == handler["answered"]
+    assert all(0 <= row["occupancy"] <= 1 for row in handler["intervals"])
+
+
 def _shop(rollover: dict | None = None, *, owner_status: str = "online", hours: dict | None = None) -> Directory:
     sales = {"id": "sales", "accept_timeout": "30s"}
     if hours:

@@ -45,4 +45,5 @@ class Conversation:
     why: str | None = None  # the rule that sent it where it is (R3.6)
     offers: int = 0
     refused: bool = False
+    counted: bool = True  # the answer took a slot (an R7.2 assignment beyond capacity takes none)
     request: RouteRequest | None = None

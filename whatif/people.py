@@ -36,6 +36,7 @@ class SimAgent:
     busy: float = 0.0  # slot-seconds spent on assigned conversations
     online_seconds: float = 0.0
     online_since: float | None = None
+    spans: list[tuple[float, float]] = field(default_factory=list)  # (from, to) online, simulated seconds
 
     def __post_init__(self) -> None:
         self.refresh()

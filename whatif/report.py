@@ -93,10 +93,10 @@ def _hero_hit(c: Conversation) -> bool:
     return c.hero.inbox in c.agent.agent.skills and c.agent.account == c.hero.account
 
 
-def _intervals(sim: Simulation, ref: SkillRef, convs: list[Conversation], target: float) -> list[dict[str, Any]]:
-    """By arrival interval in the owner's local time; ``waiting``: mean conversations waiting
-    (queued or offered) over the interval, sampled each minute."""
-    tz, size = zone(sim.accounts[ref.account].timezone), sim.traffic.interval
+def _grid(sim: Simulation, account: str) -> tuple[list[float], list[str], float]:
+    """The report intervals of the simulated days in ``account``'s local time: their starts in
+    simulated seconds, their labels, and the end of the last one."""
+    tz, size = zone(sim.accounts[account].timezone), sim.traffic.interval
     starts, labels = [], []
     for d in range(sim.traffic.days):
         day = sim.traffic.start + timedelta(days=d)
@@ -104,7 +104,41 @@ def _intervals(sim: Simulation, ref: SkillRef, convs: list[Conversation], target
             minute = slot * size / 60
             starts.append(sim.wall(day, minute, tz))
             labels.append(f"{day.isoformat()} {int(minute) // 60:02d}:{int(minute) % 60:02d}")
-    end = sim.wall(sim.traffic.start + timedelta(days=sim.traffic.days), 0, tz)
+    return starts, labels, sim.wall(sim.traffic.start + timedelta(days=sim.traffic.days), 0, tz)
+
+
+def _overlaps(spans: list[tuple[float, float, float]], starts: list[float], end: float) -> list[float]:
+    """Per interval, the sum of ``weight * overlap`` of the (from, to, weight) spans."""
+    totals = [0.0] * len(starts)
+    bounds = starts + [end]
+    for lo, hi, weight in spans:
+        i = max(bisect.bisect_right(starts, lo) - 1, 0)
+        while i < len(starts) and bounds[i] < hi:
+            totals[i] += weight * max(min(hi, bounds[i + 1]) - max(lo, bounds[i]), 0.0)
+            i += 1
+    return totals
+
+
+def _occupancy(sim: Simulation, account: str,
+               convs: list[Conversation]) -> tuple[list[dict[str, Any]], float | None]:
+    """A handler's occupancy by interval of its own local time, and over the simulated days: busy
+    over online slot-time of its agents with a capacity (what runs past the days is not counted)."""
+    starts, labels, end = _grid(sim, account)
+    capped = {a.id: a for a in sim.agents.values() if a.account == account and a.agent.capacity is not None}
+    busy = _overlaps([(c.answered, c.answered + c.handle, 1.0) for c in convs
+                      if c.counted and c.agent.id in capped], starts, end)
+    online = _overlaps([(lo, hi, a.agent.capacity) for a in capped.values() for lo, hi in a.spans], starts, end)
+    answered = Counter(labels[i] for c in convs if (i := bisect.bisect_right(starts, c.answered) - 1) >= 0
+                       and c.answered < end)
+    rows = [{"start": label, "answered": answered.get(label, 0), "occupancy": round(b / o, 4) if o else None}
+            for label, b, o in zip(labels, busy, online)]
+    return rows, (round(sum(busy) / sum(online), 4) if sum(online) else None)
+
+
+def _intervals(sim: Simulation, ref: SkillRef, convs: list[Conversation], target: float) -> list[dict[str, Any]]:
+    """By arrival interval in the owner's local time; ``waiting``: mean conversations waiting
+    (queued or offered) over the interval, sampled each minute."""
+    starts, labels, end = _grid(sim, ref.account)
 
     def label(t: float) -> str | None:
         i = bisect.bisect_right(starts, t) - 1
@@ -134,13 +168,13 @@ def _handlers(sim: Simulation, conversations: list[Conversation]) -> list[dict[s
     for account, convs in sorted(answered.items()):
         agents = [a for a in sim.agents.values() if a.account == account]
         capped = [a for a in agents if a.agent.capacity is not None and a.online_seconds > 0]
-        slots = sum(a.online_seconds * a.agent.capacity for a in capped)
         per_agent = Counter(c.agent.id for c in convs)
+        intervals, occupancy = _occupancy(sim, account, convs)
         rows.append({
             "account": account, "answered": len(convs),
             "owners": dict(Counter(str(c.owner) for c in convs).most_common()),
             "handle_hours": round(sum(c.handle for c in convs) / 3600, 2),
-            "occupancy": round(sum(a.busy for a in capped) / slots, 4) if slots else None,
+            "occupancy": occupancy, "intervals": intervals,
             "agents": [{"agent": a.id, "answered": per_agent.get(a.id, 0),
                         "occupancy": round(a.busy / (a.online_seconds * a.agent.capacity), 4)
                         if a in capped else None} for a in agents if per_agent.get(a.id)],

@@ -113,9 +113,10 @@ class Simulation:
             return
         if agent.online:
             agent.online_seconds += now - agent.online_since
+            agent.spans.append((agent.online_since, now))
         else:
             agent.online_since = now
-            if now > 0:  # as store.presence: idle since they came online (R2.1); at the start, the directory's
+            if now > 0:  # as store.presence: idle since they came online (R2.1); at 0 the directory's stands
                 agent.idle_since = self.now()
         agent.online = online
         agent.refresh()
@@ -358,7 +359,7 @@ class Simulation:
 
     def _answered(self, c: Conversation, agent: SimAgent, *, counted: bool) -> None:
         c.epoch += 1
-        c.status, c.answered, c.agent = "assigned", self.env.now, agent
+        c.status, c.answered, c.agent, c.counted = "assigned", self.env.now, agent, counted
         self._waiting[c.owner] -= 1
         self.env.timeout(c.handle).callbacks.append(lambda _: self._close(c, counted))
 
@@ -389,6 +390,7 @@ class Simulation:
         for agent in self.agents.values():
             if agent.online:  # occupancy is of the simulated days, not of the drain after them
                 agent.online_seconds += max(self.horizon - agent.online_since, 0.0)
+                agent.spans.append((agent.online_since, max(self.horizon, agent.online_since)))
                 agent.online_since = self.horizon
 
 
