@@ -33,8 +33,6 @@ class SimAgent:
     load: int = 0
     idle_since: datetime | None = None
     candidate: Candidate = field(init=False)
-    busy: float = 0.0  # slot-seconds spent on assigned conversations
-    online_seconds: float = 0.0
     online_since: float | None = None
     spans: list[tuple[float, float]] = field(default_factory=list)  # (from, to) online, simulated seconds
 

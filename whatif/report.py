@@ -119,12 +119,13 @@ def _overlaps(spans: list[tuple[float, float, float]], starts: list[float], end:
     return totals
 
 
-def _occupancy(sim: Simulation, account: str,
-               convs: list[Conversation]) -> tuple[list[dict[str, Any]], float | None]:
+def _occupancy(sim: Simulation, account: str, convs: list[Conversation],
+               only: str | None = None) -> tuple[list[dict[str, Any]], float | None]:
     """A handler's occupancy by interval of its own local time, and over the simulated days: busy
     over online slot-time of its agents with a capacity (what runs past the days is not counted)."""
     starts, labels, end = _grid(sim, account)
-    capped = {a.id: a for a in sim.agents.values() if a.account == account and a.agent.capacity is not None}
+    capped = {a.id: a for a in sim.agents.values() if a.account == account and a.agent.capacity is not None
+              and only in (None, a.id)}
     busy = _overlaps([(c.answered, c.answered + c.handle, 1.0) for c in convs
                       if c.counted and c.agent.id in capped], starts, end)
     online = _overlaps([(lo, hi, a.agent.capacity) for a in capped.values() for lo, hi in a.spans], starts, end)
@@ -167,7 +168,6 @@ def _handlers(sim: Simulation, conversations: list[Conversation]) -> list[dict[s
     rows = []
     for account, convs in sorted(answered.items()):
         agents = [a for a in sim.agents.values() if a.account == account]
-        capped = [a for a in agents if a.agent.capacity is not None and a.online_seconds > 0]
         per_agent = Counter(c.agent.id for c in convs)
         intervals, occupancy = _occupancy(sim, account, convs)
         rows.append({
@@ -175,8 +175,8 @@ def _handlers(sim: Simulation, conversations: list[Conversation]) -> list[dict[s
             "owners": dict(Counter(str(c.owner) for c in convs).most_common()),
             "handle_hours": round(sum(c.handle for c in convs) / 3600, 2),
             "occupancy": occupancy, "intervals": intervals,
-            "agents": [{"agent": a.id, "answered": per_agent.get(a.id, 0),
-                        "occupancy": round(a.busy / (a.online_seconds * a.agent.capacity), 4)
-                        if a in capped else None} for a in agents if per_agent.get(a.id)],
+            "agents": [{"agent": a.id, "answered": per_agent[a.id],
+                        "occupancy": _occupancy(sim, account, [c for c in convs if c.agent is a], a.id)[1]}
+                       for a in agents if per_agent.get(a.id)],
         })
     return rows

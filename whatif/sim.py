@@ -112,7 +112,6 @@ class Simulation:
         if online == agent.online:
             return
         if agent.online:
-            agent.online_seconds += now - agent.online_since
             agent.spans.append((agent.online_since, now))
         else:
             agent.online_since = now
@@ -367,7 +366,6 @@ class Simulation:
         c.status = "closed"
         agent = c.agent
         if counted:
-            agent.busy += c.handle
             agent.give_back(self.now())
             self._wake(agent)
 
@@ -387,11 +385,11 @@ class Simulation:
                 self._later(head, 0, lambda h: self._route(h, "woken") if h.status == "queued" else None)
 
     def _close_books(self) -> None:
+        """The online spans still open end with the run (the report clips them to the days)."""
         for agent in self.agents.values():
-            if agent.online:  # occupancy is of the simulated days, not of the drain after them
-                agent.online_seconds += max(self.horizon - agent.online_since, 0.0)
-                agent.spans.append((agent.online_since, max(self.horizon, agent.online_since)))
-                agent.online_since = self.horizon
+            if agent.online:
+                agent.spans.append((agent.online_since, self.env.now))
+                agent.online_since = self.env.now
 
 
 def skill_accept_timeout(sim: Simulation, ref: SkillRef) -> float:
