@@ -16,6 +16,7 @@ from typing import Any
 from routing.directory import SkillRef
 from routing.hours import zone
 from whatif.conversation import Conversation
+from whatif.people import SimAgent
 from whatif.sim import Simulation
 
 # ``routing.hours.describe`` ("Mon 18:05 America/New_York ") inside a reason: taken out so that
@@ -119,13 +120,12 @@ def _overlaps(spans: list[tuple[float, float, float]], starts: list[float], end:
     return totals
 
 
-def _occupancy(sim: Simulation, account: str, convs: list[Conversation],
-               only: str | None = None) -> tuple[list[dict[str, Any]], float | None]:
-    """A handler's occupancy by interval of its own local time, and over the simulated days: busy
-    over online slot-time of its agents with a capacity (what runs past the days is not counted)."""
-    starts, labels, end = _grid(sim, account)
-    capped = {a.id: a for a in sim.agents.values() if a.account == account and a.agent.capacity is not None
-              and only in (None, a.id)}
+def _occupancy(grid: tuple[list[float], list[str], float], agents: list[SimAgent],
+               convs: list[Conversation]) -> tuple[list[dict[str, Any]], float | None]:
+    """Occupancy by interval (of ``grid``) and over the simulated days: busy over online slot-time
+    of ``agents`` with a capacity (bots have none; what runs past the days is not counted)."""
+    starts, labels, end = grid
+    capped = {a.id: a for a in agents if a.agent.capacity is not None}
     busy = _overlaps([(c.answered, c.answered + c.handle, 1.0) for c in convs
                       if c.counted and c.agent.id in capped], starts, end)
     online = _overlaps([(lo, hi, a.agent.capacity) for a in capped.values() for lo, hi in a.spans], starts, end)
@@ -168,15 +168,17 @@ def _handlers(sim: Simulation, conversations: list[Conversation]) -> list[dict[s
     rows = []
     for account, convs in sorted(answered.items()):
         agents = [a for a in sim.agents.values() if a.account == account]
-        per_agent = Counter(c.agent.id for c in convs)
-        intervals, occupancy = _occupancy(sim, account, convs)
+        mine: dict[str, list[Conversation]] = defaultdict(list)
+        for c in convs:
+            mine[c.agent.id].append(c)
+        grid = _grid(sim, account)  # the handler's own local days
+        intervals, occupancy = _occupancy(grid, agents, convs)
         rows.append({
             "account": account, "answered": len(convs),
             "owners": dict(Counter(str(c.owner) for c in convs).most_common()),
             "handle_hours": round(sum(c.handle for c in convs) / 3600, 2),
             "occupancy": occupancy, "intervals": intervals,
-            "agents": [{"agent": a.id, "answered": per_agent[a.id],
-                        "occupancy": _occupancy(sim, account, [c for c in convs if c.agent is a], a.id)[1]}
-                       for a in agents if per_agent.get(a.id)],
+            "agents": [{"agent": a.id, "answered": len(mine[a.id]), "occupancy": _occupancy(grid, [a], mine[a.id])[1]}
+                       for a in agents if a.id in mine],
         })
     return rows
