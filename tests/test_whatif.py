@@ -196,3 +196,16 @@ def test_queue_rules_the_store_and_the_simulator_share() -> None:
     assert first_ahead([("c1", ["ann"])], [ann]) is None
     assert room(bob, 5) == 2 and room(Candidate("bot", 9, None, None), 5) == 5
     assert heads("ann", [("c1", ["ann"]), ("c2", []), ("c3", []), ("c4", [])], 2) == ["c2", "c3"]
+
+
+def test_the_constants_the_simulator_mirrors_are_the_engines() -> None:
+    """The simulator may import only ``routing``: the workflow's re-check back-off and the store's
+    look-ahead and wake limit are mirrored, and must not drift."""
+    from store import capacity, routing as store_routing
+    from whatif import people, sim
+    from workflows import conversation
+
+    assert sim.QUEUE_RECHECK == conversation.QUEUE_RECHECK.total_seconds()
+    assert sim.QUEUE_RECHECK_MAX == conversation.QUEUE_RECHECK_MAX.total_seconds()
+    assert people.QUEUE_LOOKAHEAD == store_routing.QUEUE_LOOKAHEAD
+    assert people.WAKE_LIMIT == capacity.WAKE_LIMIT
