@@ -28,6 +28,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from routing.directory import Directory, SkillRef
 from routing.model import StartConversation
@@ -83,7 +84,7 @@ class Seen:
     offered: float | None = None
     answered: float | None = None
     abandoned: float | None = None
-    closed: bool = False
+    ended: bool = False  # closed by its agent or by the customer (or refused: closed already)
 
 
 class LiveRun:
@@ -108,7 +109,7 @@ class LiveRun:
                 for c in self.chosen:
                     group.create_task(self._customer(c))
             deadline = time.time() + GRACE
-            while time.time() < deadline and not all(s.closed or s.abandoned is not None for s in self.seen.values()):
+            while time.time() < deadline and not all(s.ended for s in self.seen.values()):
                 await asyncio.sleep(0.1)
         finally:
             watcher.cancel()
@@ -129,9 +130,10 @@ class LiveRun:
             seen = self.seen[c.id]
             if seen.answered is None:
                 at = self._since(c)
-                closed = await self._command(c, "close", {"by": "admin", "reason": "gave up"})
-                if closed and seen.answered is None:  # an accept racing the close may have won
-                    seen.abandoned = at
+                if await self._command(c, "close", {"by": "admin", "reason": "gave up"}):
+                    seen.ended = True
+                    if seen.answered is None:  # an accept racing the close may have won
+                        seen.abandoned = at
 
     async def _command(self, c: Conversation, name: str, body: dict[str, Any], *, until: float = 0.0) -> bool:
         """Send a command; False when the engine refuses it (expired, withdrawn, closed). Until
@@ -141,6 +143,8 @@ class LiveRun:
             try:
                 await conversations.command(self.client, self.live_id(c), name, body)
                 return True
+            except RPCError:  # the conversation closed (the customer gave up) while this was on its way
+                return False
             except WorkflowUpdateFailedError as failed:
                 cause = failed.cause
                 if not (isinstance(cause, ApplicationError) and cause.type == "NoOffer") or time.time() > until:
@@ -185,7 +189,8 @@ class LiveRun:
                 return
         seen.answered = self._since(c)
         await asyncio.sleep(c.handle)
-        seen.closed = await self._command(c, "close", {"by": agent.id})
+        await self._command(c, "close", {"by": agent.id})
+        seen.ended = True
 
 
 async def run_live(directory: Directory, traffic: Traffic, *, count: int, speed: float,
