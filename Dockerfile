@@ -12,7 +12,7 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 COPY . /app
-RUN pip install '.[gateway]' \
+RUN pip install -c requirements.lock '.[gateway]' \
     && useradd --create-home --uid 10001 switchboard \
     && chown switchboard:switchboard /app
 

@@ -3,16 +3,32 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: install run test bench bench-whatif soak histories clean
+.PHONY: install run test lint lock bench bench-whatif soak histories clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The lock pins every dependency of every extra (reproducible installs); a dependency it does not
+# list yet (just added to pyproject.toml) resolves freely until `make lock` pins it.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[gateway,test]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[gateway,test,lint]'
 	touch $(STAMP)
+
+# Re-pin after changing dependencies in pyproject.toml: keeps the pins that still fit, adds the new.
+# Needs only pip-tools, so it works while the lock is out of date. `make lock UPGRADE=1` moves
+# every pin to the newest release.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet 'pip-tools>=7.4'
+	$(BIN)/pip-compile --quiet --all-extras --strip-extras --no-emit-index-url --no-emit-find-links \
+		$(if $(UPGRADE),--upgrade) --output-file $(LOCK) pyproject.toml
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 run: install
 	$(BIN)/switchboard dev --directory examples/directory.yaml --demo

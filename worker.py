@@ -3,7 +3,10 @@
 
 ``python worker.py`` or ``switchboard worker``; configured by the CONTRACT environment variables
 and ``SWITCHBOARD_RECONCILE_EVERY``. At start it makes sure the reconciler's Schedule exists.
-Stops gracefully on SIGINT/SIGTERM: in-flight activities finish, workflows resume elsewhere.
+With a metrics port (``--metrics-port``, ``SWITCHBOARD_METRICS_PORT``) it serves ``/metrics`` (the
+SDK's own metrics through its runtime's telemetry, the workflows' domain figures, the store's
+gauges) and ``/healthz`` there. Stops gracefully on SIGINT/SIGTERM: in-flight activities finish,
+workflows resume elsewhere.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -20,6 +24,8 @@ from activities.reconcile import ReconcileActivities
 from activities.routing import RoutingActivities
 from store import Store
 from service.config import Settings, reconcile_every
+from service.metrics import Exporter, telemetry_runtime
+from service.ops_server import serve
 from service.reconciler import schedule_reconciler
 from service.temporal import connect
 from workflows.conversation import Conversation
@@ -41,16 +47,28 @@ def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
     )
 
 
-async def run_worker(settings: Settings | None = None, *, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given)."""
+async def run_worker(settings: Settings | None = None, *, stop: asyncio.Event | None = None,
+                     metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
+                     serving: asyncio.Future[int] | None = None) -> None:
+    """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given). With ``metrics_port``
+    (0: any free one, handed to ``serving``) the operations port serves /metrics and /healthz."""
     settings = settings or Settings.from_env()
     every = reconcile_every()  # a bad value stops the worker here, before it connects
     store = await Store.open(settings.database_url)
-    client = await connect(settings)
+    runtime, buffer = telemetry_runtime() if metrics_port is not None else (None, None)
+    client = await connect(settings, runtime=runtime)
     stop = stop or _stop_on_signals()
     worker = build_worker(client, store, settings.task_queue)
     log.info("worker on task queue %r at %s", settings.task_queue, settings.temporal_address)
-    async with worker:
+    async with AsyncExitStack() as running:
+        await running.enter_async_context(worker)
+        if metrics_port is not None:
+            port = await running.enter_async_context(serve(
+                Exporter(store=store, buffer=buffer), metrics_host, metrics_port,
+                healthy=lambda: worker.is_running and not stop.is_set()))
+            log.info("worker metrics on http://%s:%d/metrics", metrics_host, port)
+            if serving is not None:
+                serving.set_result(port)
         await schedule_reconciler(client, settings.task_queue, every=every)
         await stop.wait()
     await store.close()

@@ -22,6 +22,7 @@ from store import Store, books, heroes, outbox, rights
 from store import routing as steps
 
 log = logging.getLogger(__name__)
+decisions = logging.getLogger("switchboard.routing")  # one line per routing decision (README "Logs")
 
 WAKE_SIGNAL = "wake"  # room appeared in a queue the conversation waits in
 HERO_SIGNAL = "hero_changed"  # the customer's hero was set or cleared (R7.3, R7.4): a hint
@@ -44,6 +45,21 @@ def refused(refusal: Refusal) -> ApplicationError:
     return ApplicationError(refusal.message, {"field": refusal.field}, type=refusal.kind, non_retryable=True)
 
 
+def _log_decision(request: RouteRequest, outcome: RouteOutcome) -> None:
+    """Ids, places and the rules' reasons only: no message text, no names."""
+    if not decisions.isEnabledFor(logging.INFO):
+        return
+    done = ("stale" if outcome.stale else "assigned" if outcome.assigned_to else "offered" if outcome.offer_to
+            else "queued")
+    where = outcome.target
+    decisions.info("routing decision", extra={"fields": {
+        "conversation_id": request.conversation_id, "step": request.step,
+        "move": request.move.kind if request.move else None, "outcome": done,
+        "account": where.account if where else request.account, "skill": where.skill if where else request.skill,
+        "agent": outcome.assigned_to or outcome.offer_to,
+        "reason": "; ".join(e.reason for e in outcome.events if e.reason)[:500] or None}})
+
+
 class RoutingActivities:
     def __init__(self, store: Store, client: Client | None) -> None:
         self.store = store
@@ -55,6 +71,7 @@ class RoutingActivities:
             outcome, wakes = await steps.route(self.store, request)
         except Refusal as refusal:
             raise refused(refusal) from None
+        _log_decision(request, outcome)
         await wake(self.client, wakes)
         return outcome
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from gateway import accounts, agents, conversations, errors
+from gateway import accounts, agents, conversations, errors, ops
 from gateway.bodies import BodyLimits
 from gateway.backend import Backend
 from gateway.errors import Error
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         app.state.backend = Backend(store, client, task_queue or settings.task_queue, wait)
     errors.install(app)
     app.add_middleware(BodyLimits)
+    ops.install(app)  # /healthz, /readyz, /metrics; HTTP metrics; traces when OTEL_* asks
     for module in (conversations, agents, accounts):
         app.include_router(module.router)
     return app

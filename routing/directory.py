@@ -305,13 +305,13 @@ def check_references(directory: Directory) -> None:
                     raise BadReference(at + ("agents", j, "skills", k), f"accounts[{account.id}].agents[{agent.id}]"
                                        f".skills: no skill {skill_id!r} in account {account.id!r}")
     for i, hero in enumerate(directory.heroes):
-        account = accounts.get(hero.account)
+        owner = accounts.get(hero.account)
         where, at = f"heroes[{hero.account}/{hero.customer}]", ("heroes", i)
-        if account is None:
+        if owner is None:
             raise BadReference(at + ("account",), f"{where}: unknown account {hero.account!r}")
-        if hero.agent and hero.agent not in agents[account.id]:
+        if hero.agent and hero.agent not in agents[owner.id]:
             raise BadReference(at + ("agent",), f"{where}: no agent {hero.agent!r} in account {hero.account!r}")
-        if hero.inbox and hero.inbox not in skills[account.id]:
+        if hero.inbox and hero.inbox not in skills[owner.id]:
             raise BadReference(at + ("inbox",), f"{where}: no skill {hero.inbox!r} in account {hero.account!r}")
     for i, gateway in enumerate(directory.gateways):
         for k, account_id in enumerate(gateway.accounts or []):

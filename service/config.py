@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.envconfig import ClientConfigProfile
 
 from routing.durations import parse_duration
 from routing.limits import quote
 
 RECONCILE_EVERY = "SWITCHBOARD_RECONCILE_EVERY"
 RECONCILE_BOUNDS = (timedelta(seconds=1), timedelta(hours=1))
+
+
+DEFAULT_ADDRESS = "localhost:7233"  # CONTRACT "Configuration"
+DEFAULT_NAMESPACE = "default"
+# The standard variables of Temporal's environment configuration that name a file, and the flag.
+TLS_FILES = ("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH")
+BOOLEANS = {"1": True, "true": True, "0": False, "false": False}
+
+
+class ConfigError(RuntimeError):
+    """A setting that cannot be used; the message names the variable (or file) and the problem."""
 
 
 @dataclass(frozen=True)
@@ -21,17 +36,52 @@ class Settings:
     task_queue: str
     database_url: str | None
     directory: str | None
+    # Client.connect options from the Temporal profile beyond address and namespace: tls, api_key,
+    # rpc_metadata (``temporal_profile``).
+    temporal: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        profile = temporal_profile(env)
         return cls(
-            temporal_address=env.get("TEMPORAL_ADDRESS", "localhost:7233"),
-            namespace=env.get("TEMPORAL_NAMESPACE", "default"),
+            temporal_address=profile.pop("target_host", None) or DEFAULT_ADDRESS,
+            namespace=profile.pop("namespace", None) or DEFAULT_NAMESPACE,
             task_queue=env.get("SWITCHBOARD_TASK_QUEUE", "switchboard"),
             database_url=env.get("SWITCHBOARD_DATABASE_URL") or None,
             directory=env.get("SWITCHBOARD_DIRECTORY") or None,
+            temporal=profile,
         )
+
+
+def temporal_profile(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The Temporal connection as the ecosystem configures it (``temporalio.envconfig``): the
+    profile ``TEMPORAL_PROFILE`` (default ``default``) of the TOML file ``TEMPORAL_CONFIG_FILE``
+    (default: the user's ``temporal.toml``, if any), overridden by the standard variables
+    (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS``,
+    ``TEMPORAL_TLS_*``, ``TEMPORAL_GRPC_META_*``). Returns ``Client.connect`` keyword arguments,
+    with the certificates read; anything unusable is a ``ConfigError`` naming it."""
+    config_file = env.get("TEMPORAL_CONFIG_FILE")
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"TEMPORAL_CONFIG_FILE: no file {quote(config_file)}")
+    if "TEMPORAL_TLS" in env and env["TEMPORAL_TLS"].strip().lower() not in BOOLEANS:
+        raise ConfigError(f"TEMPORAL_TLS: {quote(env['TEMPORAL_TLS'])} is not true or false")
+    for name in TLS_FILES:
+        if env.get(name) and not Path(env[name]).is_file():
+            raise ConfigError(f"{name}: no file {quote(env[name])}")
+    try:
+        profile = ClientConfigProfile.load(override_env_vars=dict(env))
+        tls = profile.tls
+        if tls and bool(tls.client_cert) != bool(tls.client_private_key):
+            raise ConfigError("Temporal TLS: a client certificate and its key go together (mTLS: "
+                              "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH, or the profile's "
+                              "client_cert and client_key): give both or neither")
+        return dict(profile.to_client_connect_config())
+    except ConfigError:
+        raise
+    except OSError as exc:  # a certificate the profile file names
+        raise ConfigError(f"Temporal profile: cannot read {quote(str(exc.filename))}: {exc.strerror}") from None
+    except Exception as exc:  # the SDK's own ConfigError: a bad TOML file, an unknown profile
+        raise ConfigError(f"Temporal configuration ({config_file or 'temporal.toml'}): {exc}") from None
 
 
 def reconcile_every(env: Mapping[str, str] = os.environ) -> timedelta:

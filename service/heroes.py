@@ -24,6 +24,7 @@ async def set_hero(store: Store, client: Client, account: str, customer: str, *,
                    inbox: str | None = None) -> Hero:
     change = await stored.set_hero(store, account, customer, agent=agent, inbox=inbox)
     await _tell(client, change.hero, account, customer, replaced=change.replaced)
+    assert change.hero is not None  # a set (not a clear) always names the hero
     return change.hero
 
 

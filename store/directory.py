@@ -85,10 +85,10 @@ async def save(store: Store, directory: Directory) -> Saved:
                     account_id=account.id, id=skill.id, config=skill.model_dump(mode="json", exclude_unset=True)))
         kept_status = {}
         for agent_id, (account, agent) in wanted.items():
-            row = existing.get(agent_id)
-            await _save_agent(conn, account.id, agent, row)
-            if row is not None and "status" in agent.model_fields_set and row.status != agent.status.value:
-                kept_status[agent_id] = row.status
+            before = existing.get(agent_id)
+            await _save_agent(conn, account.id, agent, before)
+            if before is not None and "status" in agent.model_fields_set and before.status != agent.status.value:
+                kept_status[agent_id] = before.status
         # Only now: an agent that moved out of a removed account still pointed at it (foreign key).
         await conn.execute(delete(t.accounts).where(t.accounts.c.id.notin_([a.id for a in directory.accounts])))
         kept, replaced, dropped = await _save_heroes(conn, directory, memberships)

@@ -71,7 +71,7 @@ def _check_events(text: str) -> None:
             depth -= 1
 
 
-class _Loader(_SafeLoader):
+class _Loader(_SafeLoader):  # type: ignore[valid-type,misc]  # the C loader when built
     """The safe loader, refusing duplicate keys (PyYAML keeps the last one without a word) and
     values Python cannot build (a 5,000-digit integer, 2026-13-45) by their line."""
 

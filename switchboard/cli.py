@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import sys
+from importlib.metadata import version
 from typing import Any
 
 import click
@@ -20,8 +21,8 @@ from routing.directory import Directory
 from routing.errors import Refusal
 from store import Store, directory
 from store.directory import DirectoryError
-from service import heroes
-from service.config import Settings
+from service import heroes, logs
+from service.config import ConfigError, Settings
 from switchboard.cli_conversations import conversation
 from switchboard.cli_people import agent, hero, token
 from switchboard.cli_simulate import simulate
@@ -30,6 +31,12 @@ from switchboard.cli_support import BadFile, _connect, run_async
 
 
 class _Cli(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:  # a bad TEMPORAL_* value or profile: named, no traceback
+            raise click.ClickException(str(exc)) from None
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """As the ``switchboard`` script: run, flush, and leave without interpreter teardown.
 
@@ -48,11 +55,17 @@ class _Cli(click.Group):
 
 
 @click.group(cls=_Cli)
+@click.version_option(version("switchboard"), "--version", prog_name="switchboard", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-def main(verbose: bool) -> None:
+@click.option("--log-format", type=click.Choice(logs.FORMATS), default=None,
+              help="Log lines as plain text or one JSON object each  [default: $SWITCHBOARD_LOG_FORMAT, else text]")
+def main(verbose: bool, log_format: str | None) -> None:
     """Switchboard: route contact-center conversations durably on Temporal."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        fmt = logs.log_format(log_format)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    logs.setup(logging.INFO if verbose else logging.WARNING, fmt)
 
 
 @main.command()
@@ -62,14 +75,18 @@ def main(verbose: bool) -> None:
 @click.option("--ui-port", type=int, help="Temporal UI port  [default: --port + 1000, so 8233]")
 @click.option("--data-dir", default=".switchboard", show_default=True, help="Where the server keeps its file.")
 @click.option("--demo", is_flag=True, help="Start a few example conversations once the stack is up.")
-def dev(directory_file: str | None, port: int, ui_port: int | None, data_dir: str, demo: bool) -> None:
+@click.option("--metrics-port", default=9464, show_default=True, type=click.IntRange(1, 65535),
+              help="The worker's /metrics and /healthz port.")
+def dev(directory_file: str | None, port: int, ui_port: int | None, data_dir: str, demo: bool,
+        metrics_port: int) -> None:
     """Start the embedded stack: Temporal dev server (with UI), the worker, the directory."""
     from switchboard.dev import run_dev
 
     settings = Settings.from_env()
     try:
         asyncio.run(run_dev(settings, directory_file or settings.directory, port=port,
-                            ui_port=ui_port or port + 1000, data_dir=data_dir, demo=demo))
+                            ui_port=ui_port or port + 1000, data_dir=data_dir, demo=demo,
+                            metrics_port=metrics_port))
     except (Refusal, DirectoryError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     except RPCError as exc:
@@ -79,13 +96,20 @@ def dev(directory_file: str | None, port: int, ui_port: int | None, data_dir: st
 
 
 @main.command()
-def worker() -> None:
+@click.option("--metrics-port", type=click.IntRange(0, 65535), envvar="SWITCHBOARD_METRICS_PORT",
+              help="Serve /metrics and /healthz on this port (0: any free one)  [default: $SWITCHBOARD_METRICS_PORT, "
+                   "else off]")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, envvar="SWITCHBOARD_METRICS_HOST",
+              help="Address the metrics port binds to (0.0.0.0 in a container)  [env: SWITCHBOARD_METRICS_HOST]")
+def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Run a worker on the task queue (SWITCHBOARD_TASK_QUEUE)."""
     from worker import run_worker
 
     logging.getLogger().setLevel(logging.INFO)
     try:
-        asyncio.run(run_worker())
+        asyncio.run(run_worker(metrics_port=metrics_port, metrics_host=metrics_host))
+    except OSError as exc:  # the metrics port is taken
+        raise click.ClickException(f"--metrics-port {metrics_port}: {exc.strerror}") from None
     except RuntimeError as exc:  # a bad setting (SWITCHBOARD_RECONCILE_EVERY), Temporal unreachable
         raise click.ClickException(str(exc)) from None
 
@@ -170,21 +194,25 @@ async def directory_show() -> None:
 
 
 @main.command(name="gateway")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 def gateway_command(host: str, port: int) -> None:
-    """Run the HTTP gateway (OpenAPI at /docs) on the CONTRACT environment variables."""
+    """Run the HTTP gateway (OpenAPI at /docs, /healthz, /readyz, /metrics) on the CONTRACT environment variables."""
     import uvicorn
 
     from gateway import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    logging.getLogger().setLevel(logging.INFO)  # uvicorn's lines go through our format (--log-format)
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", log_config=None)
 
 
 @main.command()
-@click.option("--conversations", "count", default=200, show_default=True, type=click.IntRange(10, 100_000))
-@click.option("--concurrency", default=20, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--floor", "floor_count", default=200, show_default=True, type=click.IntRange(10, 100_000))
+@click.option("--conversations", "count", default=200, show_default=True, type=click.IntRange(10, 100_000),
+              help="Routed conversations to run.")
+@click.option("--concurrency", default=20, show_default=True, type=click.IntRange(1, 1000),
+              help="Conversations in flight at once.")
+@click.option("--floor", "floor_count", default=200, show_default=True, type=click.IntRange(10, 100_000),
+              help="Workflows of each floor measurement (empty and one-activity).")
 def bench(count: int, concurrency: int, floor_count: int) -> None:
     """Start a dev server and print the benchmark table (floor vs routed conversations)."""
     from switchboard.bench import run_bench

@@ -41,12 +41,14 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 @conversation.command(name="start")
 @click.option("--id", "conversation_id", help="Conversation id (default: a new one).")
-@click.option("--account", required=True)
-@click.option("--skill", required=True)
-@click.option("--channel", default="web", show_default=True)
-@click.option("--customer", required=True)
-@click.option("--message", "first_message")
-@click.option("--priority", default=0, type=int, show_default=True)
+@click.option("--account", required=True, help="The owner account (the directory's id).")
+@click.option("--skill", required=True, help="The owner skill of that account.")
+@click.option("--channel", default="web", show_default=True,
+              help="web, sms, abc, gbm, whatsapp, voice, email or voicemail.")
+@click.option("--customer", required=True, help="The customer's id (no name: it is a search attribute).")
+@click.option("--message", "first_message", help="The customer's first message.")
+@click.option("--priority", default=0, type=int, show_default=True,
+              help="Queue priority, -1000 to 1000 (higher first).")
 @click.option("--attributes", callback=_json_object, help='Free attributes as a JSON object, e.g. \'{"vip": true}\'.')
 @run_async
 async def conversation_start(conversation_id: str | None, **fields: Any) -> None:
@@ -121,7 +123,8 @@ async def conversation_show(conversation_id: str) -> None:
 
 @conversation.command(name="list")
 @click.option("--query", default="", help="Visibility query, e.g. \"HandlerAccount='bpo'\".")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000),
+              help="At most this many conversations.")
 @run_async
 async def conversation_list(query: str, limit: int) -> None:
     """List conversations from Temporal visibility (the search attributes)."""

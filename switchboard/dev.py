@@ -15,6 +15,8 @@ from store import Store, directory
 from store.db import database_url
 from service import conversations
 from service.config import Settings, reconcile_every
+from service.metrics import Exporter, telemetry_runtime
+from service.ops_server import serve
 from switchboard.devserver import start_dev_server, stop, wait_for_port
 from service.reconciler import schedule_reconciler
 from service.temporal import connect
@@ -31,14 +33,14 @@ DEMO = [
 
 
 async def run_dev(settings: Settings, directory_file: str | None, *, port: int, ui_port: int, data_dir: str,
-                  demo: bool) -> None:
+                  demo: bool, metrics_port: int = 9464) -> None:
     """Run the stack until SIGINT/SIGTERM, then stop the worker and the server it started.
 
     The database is the one every other process in this working directory uses
     (``SWITCHBOARD_DATABASE_URL``, default ``switchboard.db``), so ``switchboard agent status`` in a
     second terminal acts on this stack. Temporal keeps its SQLite file in ``data_dir``.
     """
-    for taken in (port, ui_port):
+    for taken in (port, ui_port, metrics_port):
         _check_free(taken)
     every = reconcile_every()
     parsed = directory.read_file(directory_file) if directory_file else None
@@ -54,9 +56,12 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
                                   namespace=settings.namespace, log_file=str(data / "temporal.log"),
                                   die_with_parent=True)
         await wait_for_port(port, server)
-        client = await connect(settings, address=address)
-        async with build_worker(client, store, settings.task_queue):
+        runtime, buffer = telemetry_runtime()  # the worker's metrics (README "Metrics")
+        client = await connect(settings, address=address, runtime=runtime)
+        async with build_worker(client, store, settings.task_queue), \
+                serve(Exporter(store=store, buffer=buffer), "127.0.0.1", metrics_port, healthy=lambda: True):
             reconciler = await schedule_reconciler(client, settings.task_queue, every=every)
+            click.echo(f"Worker metrics:    http://127.0.0.1:{metrics_port}/metrics  (health: /healthz)")
             click.echo(f"Temporal UI:       http://127.0.0.1:{ui_port}/namespaces/{settings.namespace}/workflows")
             click.echo(f"Temporal frontend: {address}  task queue: {settings.task_queue}")
             click.echo(f"Database:          {db_url}")

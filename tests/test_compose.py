@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "worker", "gateway", "directory"}
+SERVICES = {"postgresql", "temporal-schema", "temporal", "temporal-setup", "temporal-ui", "worker", "gateway",
+            "directory", "prometheus", "grafana"}
 PROJECT_SERVICES = ("worker", "gateway", "directory")
+ONE_SHOT = {"temporal-schema", "temporal-setup", "directory"}
 SEARCH_ATTRIBUTES = [key.name for key in ALL]
 
 
@@ -149,17 +151,37 @@ def test_switchboard_database_is_created_by_an_init_script(services: dict[str, A
 
 def test_temporal_uses_postgresql_for_persistence_and_visibility(services: dict[str, Any]) -> None:
     temporal = services["temporal"]
-    assert temporal["image"].startswith("temporalio/auto-setup:")
-    e = env(temporal)
-    assert e["DB"] == "postgres12"
-    assert e["POSTGRES_SEEDS"] == "postgresql"
-    assert e["DB_PORT"] == "5432"
-    assert e["POSTGRES_USER"] == env(services["postgresql"])["POSTGRES_USER"]
-    assert e["POSTGRES_PWD"] == env(services["postgresql"])["POSTGRES_PASSWORD"]
-    assert e.get("ENABLE_ES", "false") == "false"
-    # auto-setup's own Custom*Field attributes would take SQL visibility's Keyword slots.
-    assert e.get("SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES") == "true"
-    assert depends_on(temporal) == {"postgresql": "service_healthy"}
+    # The current server image: temporalio/auto-setup is deprecated and no longer built.
+    assert temporal["image"].startswith("temporalio/server:")
+    for name in ("temporal", "temporal-schema"):
+        e = env(services[name])
+        assert e["DB"] == "postgres12"
+        assert e["POSTGRES_SEEDS"] == "postgresql"
+        assert e["DB_PORT"] == "5432"
+        assert e["POSTGRES_USER"] == env(services["postgresql"])["POSTGRES_USER"]
+        assert e["POSTGRES_PWD"] == env(services["postgresql"])["POSTGRES_PASSWORD"]
+        assert e.get("ENABLE_ES", "false") == "false"
+    assert env(temporal)["BIND_ON_IP"] == "0.0.0.0"
+    assert depends_on(temporal) == {"temporal-schema": "service_completed_successfully"}
+
+
+def test_schema_job_sets_up_both_databases_with_the_servers_tools(services: dict[str, Any]) -> None:
+    """The server image sets up no schema: a one-shot admin-tools job of the same release does."""
+    job = services["temporal-schema"]
+    server_version = services["temporal"]["image"].split(":")[1]
+    assert job["image"] == f"temporalio/admin-tools:{server_version}"
+    assert depends_on(job) == {"postgresql": "service_healthy"}
+    assert job.get("restart") == "no"
+    mounted = {target: ROOT / source for source, target in bind_mounts(job)}
+    scripts = [mounted[w] for w in argv(job.get("entrypoint")) + argv(job.get("command")) if w in mounted]
+    assert len(scripts) == 1
+    script = scripts[0].read_text()
+    assert "temporal-sql-tool --plugin postgres12" in script
+    for db, schema in (("temporal", "temporal"), ("temporal_visibility", "visibility")):
+        assert f"{db}:{schema}" in script
+    assert "schema/postgresql/v12" in script
+    for verb in ("create-database", "setup-schema -v 0.0", "update-schema -d"):
+        assert verb in script
 
 
 def test_temporal_dynamic_config_is_mounted_where_it_is_read(services: dict[str, Any]) -> None:
@@ -200,7 +222,7 @@ def test_setup_service_registers_every_search_attribute(services: dict[str, Any]
     setup = services["temporal-setup"]
     assert setup["image"].startswith("temporalio/admin-tools:")
     assert env(setup)["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert "temporal" in depends_on(setup)
+    assert depends_on(setup).get("temporal") == "service_healthy"
     words = argv(setup.get("command"))
     for name in SEARCH_ATTRIBUTES:
         assert name in words, f"search attribute {name} is not registered by temporal-setup"
@@ -224,11 +246,18 @@ def save():
 def opt(name):
     return args[args.index(name) + 1] if name in args else None
 code = 0
-up = len([c for c in state["calls"] if c[:3] == ["operator", "namespace", "describe"]]) > int(os.environ.get("FAKE_DOWN", "0"))
+up = len([c for c in state["calls"] if c[:3] == ["operator", "cluster", "health"]]) > int(os.environ.get("FAKE_DOWN", "0"))
 if not up:
     print("failed reaching server: connection refused", file=sys.stderr); code = 1
 elif args[:3] == ["operator", "namespace", "describe"]:
-    print("NamespaceInfo.Name", args[-1])
+    if opt("--namespace") in state.get("namespaces", []):
+        print("NamespaceInfo.Name", opt("--namespace"))
+    else:
+        print("Namespace not found", file=sys.stderr); code = 1
+elif args[:3] == ["operator", "namespace", "create"]:
+    state.setdefault("namespaces", []).append(opt("--namespace"))
+elif args[:3] == ["operator", "cluster", "health"]:
+    print("SERVING")
 elif args[:3] == ["operator", "search-attribute", "list"]:
     print("  Name                 Type")
     for name, kind in {{"WorkflowType": "Keyword", **state["attrs"]}}.items():
@@ -268,6 +297,7 @@ def test_setup_script_waits_for_the_server_and_is_idempotent(services: dict[str,
     first, state = _run_setup(services, tmp_path, FAKE_DOWN="2")
     assert first.returncode == 0, first.stderr
     assert state["attrs"] == {name: "Keyword" for name in SEARCH_ATTRIBUTES}
+    assert state["namespaces"] == ["default"]  # the plain server image creates no namespace
     creates = [c for c in state["calls"] if c[:3] == ["operator", "search-attribute", "create"]]
     assert len(creates) == len(SEARCH_ATTRIBUTES)
     assert all(c[c.index("--address") + 1] == "temporal:7233" for c in state["calls"])
@@ -277,6 +307,7 @@ def test_setup_script_waits_for_the_server_and_is_idempotent(services: dict[str,
     second, state = _run_setup(services, tmp_path)
     assert second.returncode == 0, second.stderr
     assert not [c for c in state["calls"][calls_before:] if c[:3] == ["operator", "search-attribute", "create"]]
+    assert state["namespaces"] == ["default"]
     assert state["attrs"] == {name: "Keyword" for name in SEARCH_ATTRIBUTES}
 
 
@@ -352,7 +383,8 @@ def test_dockerfile_builds_the_project_image() -> None:
     text = DOCKERFILE.read_text()
     assert re.search(r"^FROM\s+python:3\.11-slim\b", text, re.M)
     assert re.search(r"^COPY\s+\.\s+\S+", text, re.M), "the repository is copied into the image"
-    assert re.search(r"pip install\s+['\"]?\.\[gateway\]", text), "the project is installed with its gateway extras"
+    assert re.search(r"pip install\s+-c requirements\.lock\s+['\"]?\.\[gateway\]", text), \
+        "the project is installed with its gateway extras, pinned by the lock file"
     cmd = re.search(r"^CMD\s+(.+)$", text, re.M)
     assert cmd and json.loads(cmd.group(1)) == ["switchboard", "worker"]
     workdir = re.search(r"^WORKDIR\s+(\S+)", text, re.M)

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.commands import Commands, failure
     from workflows.inputs import started
     from workflows.state import ConversationState
+    from workflows.telemetry import Telemetry
 
 ACTIVITY_TIMEOUT = timedelta(seconds=15)
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
@@ -71,6 +72,7 @@ class Conversation(Commands):
                                              type="InvalidInput", non_retryable=True)
         self._published: dict[str, str | None] = {
             key.name: workflow.info().typed_search_attributes.get(key) for key in sa.ALL}
+        self._telemetry = Telemetry(self.s)  # the domain metrics, counted from the timeline
 
     # ---- the story ------------------------------------------------------------------------------
 
@@ -90,6 +92,7 @@ class Conversation(Commands):
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if s.status != "closed":
+                    self._telemetry.observe(s)
                     workflow.continue_as_new(args=[args[0], s], workflow=WORKFLOW_TYPE)
             await self._wait()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -270,6 +273,7 @@ class Conversation(Commands):
     def _publish(self) -> None:
         """Upsert the search attributes that changed, in one command (CONTRACT "Search attributes")."""
         s = self.s
+        self._telemetry.observe(s)
         wanted = {
             sa.OWNER_ACCOUNT: s.account, sa.OWNER_SKILL: s.skill, sa.CHANNEL: s.channel, sa.CUSTOMER_ID: s.customer,
             sa.HANDLER_ACCOUNT: s.handler_account, sa.HANDLER_SKILL: s.handler_skill,

@@ -4,11 +4,11 @@
 #
 #   setup.sh NAME...
 #
-# Registers each NAME as a Keyword search attribute (CONTRACT.md "Search attributes") with
+# Creates the namespace if it does not exist, and registers each NAME as a Keyword search
+# attribute (CONTRACT.md "Search attributes") with
 # `temporal operator search-attribute create --name NAME --type Keyword`. It first waits until the
-# server answers and the namespace exists (auto-setup creates it after the schema), and it is
-# idempotent: a name the server already lists is left alone, so every `docker compose up` may run
-# it again. Exits non-zero when the attributes are not all registered within SETUP_TIMEOUT seconds.
+# server reports itself healthy, and it is idempotent: a namespace or a name the server already
+# has is left alone, so every `docker compose up` may run it again. Exits non-zero when the attributes are not all registered within SETUP_TIMEOUT seconds.
 #
 # Environment: TEMPORAL_ADDRESS (default temporal:7233), TEMPORAL_NAMESPACE (default "default"),
 # SETUP_TIMEOUT (default 300), SETUP_RETRY_INTERVAL (seconds between attempts, default 2).
@@ -40,11 +40,20 @@ listed() {
     temporal operator search-attribute list --address "$address" --namespace "$namespace" 2>/dev/null || true
 }
 
-until temporal operator namespace describe --address "$address" "$namespace" >/dev/null 2>&1; do
-    echo "temporal-setup: waiting for Temporal at $address (namespace '$namespace')"
-    retry_or_give_up "Temporal at $address does not answer, or has no namespace '$namespace'"
+until temporal operator cluster health --address "$address" >/dev/null 2>&1; do
+    echo "temporal-setup: waiting for Temporal at $address"
+    retry_or_give_up "Temporal at $address does not answer"
 done
-echo "temporal-setup: Temporal at $address answers; namespace '$namespace' exists"
+echo "temporal-setup: Temporal at $address is healthy"
+
+until temporal operator namespace describe --address "$address" --namespace "$namespace" >/dev/null 2>&1; do
+    if temporal operator namespace create --address "$address" --namespace "$namespace"; then
+        echo "temporal-setup: created namespace '$namespace'"
+    else
+        retry_or_give_up "could not create namespace '$namespace'"
+    fi
+done
+echo "temporal-setup: namespace '$namespace' exists"
 
 for name in "$@"; do
     until listed | grep -qw -- "$name"; do

@@ -183,7 +183,9 @@ LATE_SIGNAL = "completions the server retried for a late signal (UNHANDLED_COMMA
 async def _failed_tasks(client: Client, workflow_id: str) -> tuple[list[str], Counter[str]]:
     """``WorkflowTaskFailed`` events of every run (cause: message), and counts of other events
     worth a look: timed-out tasks (expected after a kill) and signals (wake-ups)."""
-    failures, counts, run_id = [], Counter(), None
+    failures: list[str] = []
+    counts: Counter[str] = Counter()
+    run_id: str | None = None
     for _ in range(MAX_RUNS):
         history = await _retried(lambda: client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history(
             rpc_timeout=RPC))

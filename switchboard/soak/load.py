@@ -111,7 +111,7 @@ class Load:
             "priority": self.rng.choice((0, 0, 1)), "attributes": {}})
 
     def spawn(self, work: Callable[[], Awaitable[None]]) -> None:
-        task = asyncio.create_task(work())
+        task: asyncio.Task[None] = asyncio.ensure_future(work())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
