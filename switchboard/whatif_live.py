@@ -226,10 +226,10 @@ async def run_live(directory: Directory, traffic: Traffic, *, count: int, speed:
 
 def _compare(chosen: list[Conversation], seen: dict[str, Seen], pure: dict[str, Conversation],
              speed: float) -> dict[str, Any]:
-    both = [(seen[c.id].answered, pure[c.id].answered - pure[c.id].arrived) for c in chosen
-            if seen[c.id].answered is not None and pure[c.id].answered is not None]
-    added = [live - sim for live, sim in both]
-    offered = [seen[c.id].offered for c in chosen if seen[c.id].offered is not None]
+    both = [(live, simulated) for c in chosen
+            if (live := seen[c.id].answered) is not None and (simulated := pure[c.id].wait) is not None]
+    added = [live - simulated for live, simulated in both]
+    offered = [at for c in chosen if (at := seen[c.id].offered) is not None]
 
     def stat(values: list[float], f) -> float | None:
         return round(f(values), 3) if values else None

@@ -11,6 +11,7 @@ import argparse
 import random
 import time
 from datetime import date
+from typing import Any
 
 import simpy
 
@@ -33,7 +34,7 @@ def directory(skills: int, agents_per_skill: int = 8) -> Directory:
         brand, owned, agents = f"brand-{b:02d}", [], []
         for k in range(SKILLS_PER_BRAND):
             skill, mode = f"skill-{k}", MODES[(b * SKILLS_PER_BRAND + k) % len(MODES)]
-            policy = {"mode": mode}
+            policy: dict[str, Any] = {"mode": mode}
             if mode != "none":
                 policy["handler"] = {"account": "bpo", "skill": f"{brand}-{skill}"}
             if mode in ("schedule", "hybrid"):

@@ -20,16 +20,17 @@ def _lines(series: list[tuple[str, list[float | None]]], labels: list[str], *, t
              f'font-family="sans-serif" font-size="10"><title>{escape(title)}</title>',
              f'<text x="{PAD_L}" y="11" font-size="11" font-weight="bold">{escape(title)}</text>']
     for k in range(5):
-        v = top * k / 4
-        parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
-                     f'<text x="{PAD_L - 4}" y="{y(v) + 3:.1f}" text-anchor="end">{v:g}{unit}</text>')
+        level = top * k / 4
+        parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(level):.1f}" y2="{y(level):.1f}" stroke="#ddd"/>'
+                     f'<text x="{PAD_L - 4}" y="{y(level) + 3:.1f}" text-anchor="end">{level:g}{unit}</text>')
     step = max(1, len(labels) // 12)
     for i in range(0, len(labels), step):
         parts.append(f'<text x="{x(i):.1f}" y="{H - PAD_B + 14}" text-anchor="middle">'
                      f'{escape(labels[i][-5:])}</text>')
     for k, (colour, (name, values)) in enumerate(zip(COLOURS * 4, series)):
         width = max(3.4 - 0.8 * k, 1.2)  # the first lines wider: where policies agree, every colour shows
-        runs, run = [], []
+        runs: list[list[str]] = []
+        run: list[str] = []
         for i, v in enumerate(values):  # an interval with nothing offered breaks the line
             if v is None:
                 runs, run = runs + [run], []

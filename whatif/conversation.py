@@ -47,3 +47,14 @@ class Conversation:
     refused: bool = False
     counted: bool = True  # the answer took a slot (an R7.2 assignment beyond capacity takes none)
     request: RouteRequest | None = None
+
+    @property
+    def wait(self) -> float | None:
+        """Seconds from arrival to the answer; None when never answered."""
+        return None if self.answered is None else self.answered - self.arrived
+
+    @property
+    def queued_for(self) -> float | None:
+        """Seconds waited in all, answered or given up (Erlang's wait in queue); None: neither."""
+        end = self.answered if self.answered is not None else self.abandoned
+        return None if end is None else end - self.arrived

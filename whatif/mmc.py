@@ -52,9 +52,8 @@ def replicate(c: int, per_hour: float, handle: float, patience: float | None, *,
     for r in range(replications):
         sim = Simulation(directory(c), traffic(per_hour, handle, patience, days, seed * 1000 + r, target))
         convs = sim.run()
-        ended = [(c.answered if c.answered is not None else c.abandoned) - c.arrived for c in convs]
-        waits.append(statistics.fmean(ended))
-        levels.append(sum(1 for c in convs if c.answered is not None and c.answered - c.arrived <= target) / len(convs))
+        waits.append(statistics.fmean(w for c in convs if (w := c.queued_for) is not None))
+        levels.append(sum(1 for c in convs if (w := c.wait) is not None and w <= target) / len(convs))
         gone.append(sum(1 for c in convs if c.abandoned is not None) / len(convs))
     return {"mean_wait": _estimate(waits), "service_level": _estimate(levels), "abandoned": _estimate(gone)}
 

@@ -11,6 +11,7 @@ import bisect
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from routing.directory import Agent, SkillRef, Status
 from routing.selection import Candidate, first_ahead, heads, ranked, room
@@ -75,12 +76,12 @@ class SimSkill:
 
     ref: SkillRef
     agents: list[SimAgent] = field(default_factory=list)
-    queue: list[tuple[tuple, object]] = field(default_factory=list)  # (queue_order key, conversation)
+    queue: list[tuple[tuple, Any]] = field(default_factory=list)  # (queue_order key, a whatif Conversation)
 
     def pool(self) -> list[Candidate]:
         return [a.candidate for a in self.agents if a.agent.active]
 
-    def enqueue(self, key: tuple, conversation: object) -> None:
+    def enqueue(self, key: tuple, conversation: Any) -> None:
         bisect.insort(self.queue, (key, conversation), key=lambda entry: entry[0])
 
     def remove(self, key: tuple) -> None:
@@ -88,7 +89,7 @@ class SimSkill:
         if i < len(self.queue) and self.queue[i][0] == key:
             del self.queue[i]
 
-    def ahead_of(self, key: tuple) -> object | None:
+    def ahead_of(self, key: tuple) -> Any | None:
         """``store.routing._ahead``: the queued conversation before ``key`` that would take an
         agent with room, so the newcomer must not overtake it (R2.3)."""
         if not self.queue or self.queue[0][0] >= key:
@@ -104,7 +105,7 @@ def best(pool: list[Candidate], excluded: list[str]) -> Candidate | None:
     return chosen[0] if chosen else None
 
 
-def to_wake(agent: SimAgent, skills: dict[SkillRef, SimSkill]) -> list[object]:
+def to_wake(agent: SimAgent, skills: dict[SkillRef, SimSkill]) -> list[Any]:
     """``store.capacity.heads_for``: queued conversations, across the agent's skills in queue
     order, that this agent with room may take."""
     if not agent.online or not agent.agent.active:

@@ -45,7 +45,7 @@ def _round(value: float | None, digits: int = 1) -> float | None:
 
 def figures(conversations: list[Conversation], target: float) -> dict[str, Any]:
     """Offered, answered, abandoned, waits and service level of some conversations."""
-    waits = [c.answered - c.arrived for c in conversations if c.answered is not None]
+    waits = [w for c in conversations if (w := c.wait) is not None]
     offered = len(conversations)
     within = sum(1 for w in waits if w <= target)
     return {
@@ -126,11 +126,12 @@ def _occupancy(grid: tuple[list[float], list[str], float], agents: list[SimAgent
     of ``agents`` with a capacity (bots have none; what runs past the days is not counted)."""
     starts, labels, end = grid
     capped = {a.id: a for a in agents if a.agent.capacity is not None}
-    busy = _overlaps([(c.answered, c.answered + c.handle, 1.0) for c in convs
-                      if c.counted and c.agent.id in capped], starts, end)
-    online = _overlaps([(lo, hi, a.agent.capacity) for a in capped.values() for lo, hi in a.spans], starts, end)
-    answered = Counter(labels[i] for c in convs if (i := bisect.bisect_right(starts, c.answered) - 1) >= 0
-                       and c.answered < end)
+    answers = [(c, c.answered) for c in convs if c.answered is not None]
+    busy = _overlaps([(at, at + c.handle, 1.0) for c, at in answers
+                      if c.counted and c.agent is not None and c.agent.id in capped], starts, end)
+    online = _overlaps([(lo, hi, float(a.agent.capacity or 0)) for a in capped.values() for lo, hi in a.spans],
+                       starts, end)
+    answered = Counter(labels[i] for _, at in answers if (i := bisect.bisect_right(starts, at) - 1) >= 0 and at < end)
     rows = [{"start": label, "answered": answered.get(label, 0), "occupancy": round(b / o, 4) if o else None}
             for label, b, o in zip(labels, busy, online)]
     return rows, (round(sum(busy) / sum(online), 4) if sum(online) else None)
@@ -145,10 +146,10 @@ def _intervals(sim: Simulation, ref: SkillRef, convs: list[Conversation], target
         i = bisect.bisect_right(starts, t) - 1
         return labels[i] if i >= 0 and t < end else None
 
-    buckets: dict[str, list[Conversation]] = defaultdict(list)
+    buckets: dict[str | None, list[Conversation]] = defaultdict(list)
     for c in convs:
         buckets[label(c.arrived)].append(c)
-    waiting: dict[str, list[int]] = defaultdict(list)
+    waiting: dict[str | None, list[int]] = defaultdict(list)
     for t, counts in sim.samples:
         waiting[label(t)].append(counts.get(ref, 0))
     keys = list(dict.fromkeys(labels))  # in the order of the day

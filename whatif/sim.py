@@ -204,9 +204,14 @@ class Simulation:
     def _next_arrival(self, arrivals, now: float) -> None:
         """One pending arrival per stream on the clock, not a day of them: a short event heap."""
         following = next(arrivals, None)
-        if following is not None:
-            self.env.timeout(following.arrived - now).callbacks.append(
-                lambda _: (self._next_arrival(arrivals, following.arrived), self._arrive(following)))
+        if following is None:
+            return
+
+        def arrive(_: object) -> None:
+            self._next_arrival(arrivals, following.arrived)
+            self._arrive(following)
+
+        self.env.timeout(following.arrived - now).callbacks.append(arrive)
 
     def _arrive(self, c: Conversation) -> None:
         self._waiting[c.owner] += 1

@@ -94,10 +94,11 @@ class Stream(_Strict):
         if self.per_interval is not None:
             size = interval / 60
             return [(i * size, (i + 1) * size, n / interval) for i, n in enumerate(self.per_interval)]
+        per_hour = self.per_hour or 0.0  # one of per_hour and per_interval is given (validated)
         if self.shape is None:
-            return [(0, 1440, self.per_hour / 3600)]
+            return [(0, 1440, per_hour / 3600)]
         mean = sum(self.shape) / 24
-        return [(h * 60, (h + 1) * 60, self.per_hour * w / mean / 3600) for h, w in enumerate(self.shape)]
+        return [(h * 60, (h + 1) * 60, per_hour * w / mean / 3600) for h, w in enumerate(self.shape)]
 
 
 class Answer(_Strict):
@@ -141,7 +142,7 @@ class Traffic(_Strict):
             if stream.per_interval is not None and len(stream.per_interval) != per_day:
                 raise ValueError(f"per_interval of {stream.account}/{stream.skill} has {len(stream.per_interval)} "
                                  f"values; a day has {per_day} intervals of {self.interval:g}s")
-        expected = self.days * sum(sum(s.per_interval) if s.per_interval is not None else 24 * s.per_hour
+        expected = self.days * sum(sum(s.per_interval) if s.per_interval is not None else 24 * (s.per_hour or 0.0)
                                    for s in self.streams)
         if expected > CONVERSATIONS_MAX:
             raise ValueError(f"about {expected:,.0f} conversations in all; a run simulates at most "
