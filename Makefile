@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: install run test lint lock bench soak histories clean
+.PHONY: install run test lint lock bench bench-whatif soak histories clean
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ test: install
 
 bench: install
 	$(BIN)/switchboard bench
+
+# The what-if simulator: a day of 100,000 conversations over 50 skills (docs/whatif.md "Speed").
+bench-whatif: install
+	$(BIN)/python -m whatif.bench
 
 # The full fault soak (README "Fault soak"): about 3 minutes per database; exits 1 on any finding.
 soak: install

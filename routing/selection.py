@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
+
+T = TypeVar("T")  # a queued conversation as the caller names it (a workflow id, a simulated one)
 
 
 @dataclass(frozen=True)
@@ -46,3 +49,32 @@ def select_agent(candidates: Iterable[Candidate], excluded: Iterable[str] = ()) 
 def queue_order(priority: int, waiting_since: datetime, conversation_id: str) -> tuple:
     """Sort key of a queued conversation: highest priority first, then oldest, then id."""
     return (-priority, waiting_since, conversation_id)
+
+
+def first_ahead(ahead: Iterable[tuple[T, Iterable[str]]], free: Iterable[Candidate]) -> T | None:
+    """SPEC R2.3: of the queued conversations ahead of a newcomer (in queue order, each with who
+    has passed on it), the first that would take one of the agents with room; None: nobody ahead
+    would, so the newcomer may take one."""
+    room_now = list(free)
+    for waiting, passed in ahead:
+        skip = set(passed)
+        if any(c.id not in skip for c in room_now):
+            return waiting
+    return None
+
+
+def room(agent: Candidate, unlimited: int) -> int:
+    """How many queued conversations a freed agent can take now; ``unlimited`` for a bot."""
+    return unlimited if agent.capacity is None else agent.capacity - agent.load
+
+
+def heads(agent_id: str, queued: Iterable[tuple[T, Iterable[str]]], room: int) -> list[T]:
+    """The queued conversations (in queue order) to wake for an agent with ``room``: those the
+    agent has not passed on in their current attempt (they would not take the agent)."""
+    chosen: list[T] = []
+    for waiting, passed in queued:
+        if len(chosen) >= room:
+            break
+        if agent_id not in passed:
+            chosen.append(waiting)
+    return chosen

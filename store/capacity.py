@@ -13,7 +13,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.directory import SkillRef, Status
-from routing.selection import Candidate, ranked
+from routing.selection import Candidate, heads, ranked, room
 from store import schema as t
 from store.db import lock
 
@@ -92,8 +92,8 @@ async def heads_for(conn: AsyncConnection, agent_id: str, *, exclude: str | None
     row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id))).first()
     if row is None or not row.active or row.status != Status.ONLINE.value:
         return []
-    room = WAKE_LIMIT if row.capacity is None else row.capacity - row.load
-    if room <= 0:
+    free = room(candidate(row), WAKE_LIMIT)
+    if free <= 0:
         return []
     skills = [SkillRef(account=r.account_id, skill=r.skill_id) for r in await conn.execute(
         select(t.agent_skills).where(t.agent_skills.c.agent_id == agent_id))]
@@ -102,7 +102,6 @@ async def heads_for(conn: AsyncConnection, agent_id: str, *, exclude: str | None
              .where(t.queue.c.account_id == row.account_id,
                     t.queue.c.skill_id.in_([s.skill for s in skills]))
              .order_by(t.queue.c.priority.desc(), t.queue.c.waiting_since, t.queue.c.conversation_id)
-             .limit(room * 4))
-    heads = [r.workflow_id for r in await conn.execute(query)
-             if r.conversation_id != exclude and agent_id not in (r.excluded or [])]
-    return heads[:room]
+             .limit(free * 4))
+    rows = [r for r in await conn.execute(query) if r.conversation_id != exclude]
+    return heads(agent_id, [(r.workflow_id, r.excluded or []) for r in rows], free)

@@ -98,8 +98,9 @@ class _Loader(_SafeLoader):  # type: ignore[valid-type,misc]  # the C loader whe
         return super().construct_mapping(node, deep)
 
 
-def _yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    """The root node (for line numbers) and the plain data of one YAML document."""
+def read_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """The root node (for line numbers) and the plain data of one YAML document, read with the
+    limits above (the what-if traffic file is read the same way)."""
     loader = None
     try:
         _check_events(text)
@@ -130,7 +131,7 @@ def _cut(detail: str) -> str:
 def parse_text(text: str, source: str = "<directory>") -> Directory:
     if len(text) > FILE_MAX_BYTES:
         raise DirectoryError(f"{source}: larger than {FILE_MAX_BYTES // 1_000_000} MB; not a directory file")
-    root, data = _yaml(text, source)
+    root, data = read_yaml(text, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -142,7 +143,7 @@ def parse_text(text: str, source: str = "<directory>") -> Directory:
         cause = error.get("ctx", {}).get("error")
         loc = cause.loc if isinstance(cause, BadReference) else error["loc"]  # a reference: where it is named
         field = ".".join(str(p) for p in loc) or "directory"
-        line = _line(root, loc)
+        line = line_at(root, loc)
         detail = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             detail = "unknown field"
@@ -155,7 +156,7 @@ def parse_text(text: str, source: str = "<directory>") -> Directory:
         raise DirectoryError(f"{source}{f':{line}' if line else ''}: {field}{value}: {_cut(detail)}") from None
 
 
-def _line(node: Any, loc: tuple) -> int | None:
+def line_at(node: Any, loc: tuple) -> int | None:
     """The 1-based line of the YAML node at pydantic location ``loc`` (as deep as it exists).
 
     A mapping entry is named by its key's line: a block value starts on the line after it.

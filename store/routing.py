@@ -18,6 +18,7 @@ from routing.directory import Account, Skill, SkillRef, Status
 from routing.errors import Refusal, unknown
 from routing.model import RouteOutcome, RouteRequest
 from routing.plan import Facts, Plan, decide
+from routing.selection import first_ahead
 from store import books, capacity, directory, heroes, outbox, rights
 from store import schema as t
 from store.db import Store, retried
@@ -100,10 +101,8 @@ async def _ahead(conn: AsyncConnection, req: RouteRequest, target: SkillRef) -> 
     if not rows:
         return None
     free = [c for c in await capacity.candidates(conn, target) if c.online and c.has_room]
-    for row in rows:
-        if any(c.id not in (row.excluded or []) for c in free):
-            return row.workflow_id
-    return None  # everyone ahead has passed on every agent with room: this one may take one
+    # None: everyone ahead has passed on every agent with room, so this one may take one.
+    return first_ahead([(r.workflow_id, r.excluded or []) for r in rows], free)
 
 
 async def _hold(conn: AsyncConnection, req: RouteRequest, plan: Plan, outcome: RouteOutcome, agent_id: str, *,

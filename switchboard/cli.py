@@ -25,6 +25,7 @@ from service import heroes, logs
 from service.config import ConfigError, Settings
 from switchboard.cli_conversations import conversation
 from switchboard.cli_people import agent, hero, token
+from switchboard.cli_simulate import simulate
 from switchboard.cli_support import BadFile, _connect, run_async
 
 
@@ -232,6 +233,7 @@ def bench(count: int, concurrency: int, floor_count: int) -> None:
 
 
 main.add_command(conversation)
+main.add_command(simulate)
 for group in (agent, hero, token):
     main.add_command(group)
 
