@@ -58,11 +58,10 @@ def _nice(value: float) -> float:
     return value
 
 
-def render(reports: list[dict[str, Any]]) -> str:
-    """An HTML page for one or more runs of the same traffic (a line per run's policy)."""
-    names = [r["policy"] for r in reports]
-    first = reports[0]
-    body = [f"<h1>What-if from {escape(first['start'])}, seed {first['seed']}</h1>", _legend(names)]
+def _panels(reports: list[dict[str, Any]], within: str, mean: str) -> list[tuple[str, str, str]]:
+    """Per owner skill: its name, the service-level chart and the queue chart (a line per run)."""
+    first, panels = reports[0], []
+    target = f"{first['service_level_target_s']:g}s"
     for i, skill in enumerate(first["skills"]):
         ref = f"{skill['account']}/{skill['skill']}"
         labels = [row["start"] for row in skill["intervals"]]
@@ -70,11 +69,18 @@ def render(reports: list[dict[str, Any]]) -> str:
                              for row in r["skills"][i]["intervals"]]) for r in reports]
         waiting = [(r["policy"], [row["waiting"] for row in r["skills"][i]["intervals"]]) for r in reports]
         top = _nice(max([v for _, vs in waiting for v in vs if v is not None] + [1]))
-        target = f"{first['service_level_target_s']:g}s"
-        body.append(f"<h2>{escape(ref)}</h2><div>"
-                    + _lines(sl, labels, top=100, unit="%", title=f"{ref}: service level (answered within {target})")
-                    + _lines(waiting, labels, top=top, unit="", title=f"{ref}: conversations waiting (mean)")
-                    + "</div>")
+        panels.append((ref, _lines(sl, labels, top=100, unit="%", title=f"{ref}: service level ({within} {target})"),
+                       _lines(waiting, labels, top=top, unit="", title=f"{ref}: conversations waiting{mean}")))
+    return panels
+
+
+def render(reports: list[dict[str, Any]]) -> str:
+    """An HTML page for one or more runs of the same traffic (a line per run's policy)."""
+    names = [r["policy"] for r in reports]
+    first = reports[0]
+    body = [f"<h1>What-if from {escape(first['start'])}, seed {first['seed']}</h1>", _legend(names)]
+    for ref, service, waiting in _panels(reports, "answered within", " (mean)"):
+        body.append(f"<h2>{escape(ref)}</h2><div>{service}{waiting}</div>")
     return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Switchboard what-if</title></head>"
             "<body style=\"font-family:sans-serif\">" + "".join(body) + "</body></html>\n")
 
@@ -82,17 +88,7 @@ def render(reports: list[dict[str, Any]]) -> str:
 def render_svg(reports: list[dict[str, Any]]) -> str:
     """The same charts as one SVG file (for a README, which shows images, not pages)."""
     names = [r["policy"] for r in reports]
-    first, panels = reports[0], []
-    for i, skill in enumerate(first["skills"]):
-        ref = f"{skill['account']}/{skill['skill']}"
-        labels = [row["start"] for row in skill["intervals"]]
-        sl = [(r["policy"], [row["service_level"] * 100 if row["service_level"] is not None else None
-                             for row in r["skills"][i]["intervals"]]) for r in reports]
-        waiting = [(r["policy"], [row["waiting"] for row in r["skills"][i]["intervals"]]) for r in reports]
-        top = _nice(max([v for _, vs in waiting for v in vs if v is not None] + [1]))
-        target = f"{first['service_level_target_s']:g}s"
-        panels.append((_lines(sl, labels, top=100, unit="%", title=f"{ref}: service level (within {target})"),
-                       _lines(waiting, labels, top=top, unit="", title=f"{ref}: conversations waiting")))
+    panels = [(service, waiting) for _, service, waiting in _panels(reports, "within", "")]
     legend = "".join(f'<rect x="{10 + k * 200}" y="8" width="18" height="3" fill="{c}"/>'
                      f'<text x="{32 + k * 200}" y="13">{escape(n[:30])}</text>'
                      for k, (c, n) in enumerate(zip(COLOURS * 4, names)))
