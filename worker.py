@@ -27,6 +27,10 @@ from workflows.reconciler import Reconciler
 
 log = logging.getLogger("switchboard.worker")
 
+# Sized for 10,000 open conversations on one worker (issue 14): every open one stays cached, so a
+# command or timer on any of them never replays its history (a cached conversation is tens of kB).
+WORKFLOW_CACHE = 10_000
+
 
 def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
     routing = RoutingActivities(store, client)
@@ -38,6 +42,7 @@ def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
         activities=[routing.route, routing.release, routing.party, routing.hero_of, routing.private_message,
                     reconcile.reconcile],
         graceful_shutdown_timeout=timedelta(seconds=10),
+        max_cached_workflows=WORKFLOW_CACHE,
     )
 
 

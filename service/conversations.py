@@ -24,6 +24,12 @@ async def start(client: Client, start: StartConversation, task_queue: str) -> Wo
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # The first workflow task comes back in the start's answer when a worker of this task
+        # queue shares the client (``switchboard dev``, the bench); elsewhere it is a no-op.
+        request_eager_start=True,
+        static_summary=f"{start.channel} conversation {start.conversation_id} for {start.account}/{start.skill}"[:200],
+        static_details=(f"customer `{start.customer}`, priority {start.priority}; the routing story is in the "
+                        "history (timer and activity summaries) and in the current details"),
         search_attributes=TypedSearchAttributes([
             SearchAttributePair(sa.OWNER_ACCOUNT, start.account), SearchAttributePair(sa.OWNER_SKILL, start.skill),
             SearchAttributePair(sa.CHANNEL, start.channel), SearchAttributePair(sa.CUSTOMER_ID, start.customer),

@@ -32,6 +32,7 @@ from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
 from workflows.state import ConversationState
+from test_robustness import activities, local_result
 
 
 def _directory(n: str) -> str:
@@ -111,12 +112,7 @@ async def _assigned(stack, handle, agent: str):
 async def _route_steps(handle) -> list[int]:
     """The step of every routing activity the workflow scheduled, in order."""
     found = []
-    async for event in handle.fetch_history_events():
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            attrs = event.activity_task_scheduled_event_attributes
-            if attrs.activity_type.name == "route":
-                found.append(json.loads(attrs.input.payloads[0].data)["step"])
-    return found
+    return [local_result(e)["step"] for e in activities(list((await handle.fetch_history()).events), "route")]
 
 
 @asynccontextmanager

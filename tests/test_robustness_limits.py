@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from routing.limits import TEXT_MAX, quote
 from store import presence
-from test_robustness import acme, assigned, deep, events, kinds, of  # noqa: F401 (acme is a fixture)
+from test_robustness import acme, activities, assigned, deep, events, kinds, of  # noqa: F401 (acme is a fixture)
 from workflows.conversation import workflow_id
 from workflows.state import NOTES_KEPT, TIMELINE_KEPT
 
@@ -37,7 +37,7 @@ OVERSIZED: dict[str, tuple[str, dict[str, Any], str]] = {  # what: (command, inp
 
 
 def scheduled(history) -> int:
-    return len(of(history, "ACTIVITY_TASK_SCHEDULED"))
+    return len(activities(history))
 
 
 @pytest.mark.parametrize("what", list(OVERSIZED))
