@@ -131,7 +131,8 @@ def local_result(event: HistoryEvent) -> Any:
 
 
 def kinds(view: dict[str, Any]) -> list[str]:
-    return [e["kind"] for e in view["timeline"]]
+    """Event kinds of a full view's timeline, or of what an update's compact result added."""
+    return [e["kind"] for e in view["timeline" if "timeline" in view else "events"]]
 
 
 async def loads(stack) -> dict[str, int]:

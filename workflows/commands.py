@@ -187,11 +187,14 @@ class Commands(Hints):
             raise failure(refusal) from None
 
     async def _update(self, verb: str, args: Sequence[Any]) -> dict[str, Any]:
+        """The compact view after the command, with the events and notes it added (the full view
+        is the ``state`` query): an update's result does not grow with the conversation."""
+        since = self.s.mark() if self.s is not None else None
         try:
             await self._run(verb, args)
         except Refusal as refusal:
             raise failure(refusal) from None
-        return self.s.view()
+        return self.s.compact(since)
 
     async def _run(self, verb: str, args: Sequence[Any]) -> None:
         """Checked again when it runs: the state may have moved since the validator."""

@@ -119,7 +119,7 @@ class Conversation(Commands):
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if s.status != "closed":
-                    workflow.continue_as_new(args=[args[0], s], workflow=WORKFLOW_TYPE)
+                    workflow.continue_as_new(args=[args[0], s.carried()], workflow=WORKFLOW_TYPE)
             await self._wait()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._release()
@@ -329,6 +329,15 @@ class Conversation(Commands):
 
     @workflow.query(name="state")
     def state(self) -> dict[str, Any]:
+        """The full view (CONTRACT): with the timeline and the notes."""
         if self.s is None:
             return {"status": "routing"}
         return self.s.view()
+
+    @workflow.query(name="summary")
+    def summary(self) -> dict[str, Any]:
+        """The view without the timeline and the notes (what an update answers): for tools that
+        poll many conversations."""
+        if self.s is None:
+            return {"status": "routing"}
+        return self.s.compact()
