@@ -16,7 +16,8 @@ from temporalio.worker import Replayer
 from routing.model import StartConversation
 from service.conversations import command as send_command
 from service.conversations import start as start_conversation
-from store import Store
+from routing.directory import SkillRef
+from store import Store, presence
 from switchboard.bench.figures import History, Latency, OpenRun, Transfers
 from switchboard.bench.runs import OFFER_WAIT, UNLOADED_RUNS, WARM_UP, Bench
 from switchboard.bench.world import DESK, OWNER, POLL, QUEUE, SKILL, at_concurrency, event_name, rss_mb
@@ -98,7 +99,7 @@ async def _accept_offer(bench: Bench, handle: WorkflowHandle) -> tuple[str, int]
     return agent, len(json.dumps(result))
 
 
-async def open_conversations(bench: Bench, count: int, concurrency: int) -> OpenRun:
+async def open_conversations(bench: Bench, store: Store, count: int, concurrency: int) -> OpenRun:
     """``count`` conversations queued in an account nobody serves (they stay open); then the
     worker's RSS, CPU while nothing happens, and a new conversation's start->offer meanwhile."""
     async def start(n: int) -> None:
@@ -107,9 +108,12 @@ async def open_conversations(bench: Bench, count: int, concurrency: int) -> Open
             customer=f"cust-{n}"), bench.task_queue)
 
     await at_concurrency(start, count, concurrency)
-    last = bench.client.get_workflow_handle(f"conversation-bench-{bench.tag}-open-{count - 1}")
-    await bench.until(last, lambda v: v["status"] == "queued")
-    await asyncio.sleep(1.0)  # the last routing steps settle
+    deadline = time.perf_counter() + OFFER_WAIT + count / 10
+    while await presence.queue_length(store, SkillRef(account=QUEUE, skill=SKILL)) < count:  # every step done
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{count} conversations were not all queued in time")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)  # the workflow tasks after the last steps
     before = bench.cpu.now()
     await asyncio.sleep(IDLE_WINDOW)
     idle = bench.cpu.since(before).per(1)

@@ -102,7 +102,7 @@ async def _measure(bench: Bench, store: Store, now: datetime, *, conversations: 
     opened = None
     if open_count:
         progress(f"{open_count} conversations left open (queued), then new ones one at a time")
-        opened = await extra.open_conversations(bench, open_count, concurrency)
+        opened = await extra.open_conversations(bench, store, open_count, concurrency)
     return Report(conversations=conversations, concurrency=concurrency, floor_count=floor, empty=empty,
                   one_activity=one_activity, routed=routed, modes=modes, transfers=transfers, gateway=gateway,
                   open=opened, on_file=None, rss_after_floor=rss_after_floor, rss_after_run=rss_after_run)
