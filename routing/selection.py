@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
+
+# The queue's safety net behind push wake-ups (DESIGN "Queues wake up"), backing off while nobody has room.
+QUEUE_RECHECK = timedelta(seconds=30)
+QUEUE_RECHECK_MAX = timedelta(minutes=30)
 
 T = TypeVar("T")  # a queued conversation as the caller names it (a workflow id, a simulated one)
 
@@ -78,3 +82,9 @@ def heads(agent_id: str, queued: Iterable[tuple[T, Iterable[str]]], room: int) -
         if agent_id not in passed:
             chosen.append(waiting)
     return chosen
+
+
+def recheck_after(rechecks: int) -> timedelta:
+    """The queue's safety net after ``rechecks`` empty re-checks in a row: 30 s, 1, 2, 4, 8, 16,
+    then every 30 min (push wake-ups do the work; a long wait costs a timer and a route per 30 min)."""
+    return min(QUEUE_RECHECK * 2 ** min(rechecks, 6), QUEUE_RECHECK_MAX)

@@ -11,6 +11,7 @@ from temporalio.common import (SearchAttributePair, TypedSearchAttributes, Workf
 from routing.model import StartConversation
 from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
+from workflows.state import NOTES_KEPT
 
 
 async def start(client: Client, start: StartConversation, task_queue: str) -> WorkflowHandle:
@@ -24,6 +25,12 @@ async def start(client: Client, start: StartConversation, task_queue: str) -> Wo
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # The first workflow task comes back in the start's answer when a worker of this task
+        # queue shares the client (``switchboard dev``, the bench); elsewhere it is a no-op.
+        request_eager_start=True,
+        static_summary=f"{start.channel} conversation {start.conversation_id} for {start.account}/{start.skill}"[:200],
+        static_details=(f"customer `{start.customer}`, priority {start.priority}; the routing story is in the "
+                        "history (timer and activity summaries) and in the current details"),
         search_attributes=TypedSearchAttributes([
             SearchAttributePair(sa.OWNER_ACCOUNT, start.account), SearchAttributePair(sa.OWNER_SKILL, start.skill),
             SearchAttributePair(sa.CHANNEL, start.channel), SearchAttributePair(sa.CUSTOMER_ID, start.customer),
@@ -36,6 +43,19 @@ async def state(client: Client, conversation_id: str) -> dict[str, Any]:
     return await client.get_workflow_handle(workflow_id(conversation_id)).query("state")
 
 
+def merged(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """A full view (the ``state`` query's ``before``) brought up to date by an update's compact
+    result (``after``: the view without timeline and notes, and the ``events`` and ``new_notes``
+    the command added). Saves a second query after every command."""
+    view = {**before, **{k: v for k, v in after.items() if k not in ("events", "new_notes", "timeline_length")}}
+    seen = {(e["at"], e["kind"], e.get("actor"), e.get("agent")) for e in before.get("timeline", [])}
+    view["timeline"] = [*before.get("timeline", []),
+                        *(e for e in after.get("events", []) if (e["at"], e["kind"], e.get("actor"), e.get("agent"))
+                          not in seen)]
+    view["notes"] = [*before.get("notes", []), *after.get("new_notes", [])][-NOTES_KEPT:]
+    return view
+
+
 async def command(client: Client, conversation_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Send a command as an update and return the conversation view after it."""
+    """Send a command as an update and return its compact result (``merged`` makes a full view)."""
     return await client.get_workflow_handle(workflow_id(conversation_id)).execute_update(name, body)

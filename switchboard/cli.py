@@ -220,12 +220,18 @@ def gateway_command(host: str, port: int) -> None:
               help="Conversations in flight at once.")
 @click.option("--floor", "floor_count", default=200, show_default=True, type=click.IntRange(10, 100_000),
               help="Workflows of each floor measurement (empty and one-activity).")
-def bench(count: int, concurrency: int, floor_count: int) -> None:
-    """Start a dev server and print the benchmark table (floor vs routed conversations)."""
+@click.option("--open", "open_count", default=1000, show_default=True, type=click.IntRange(0, 100_000),
+              help="Conversations left open at once (queued); 10000 for issue 14's figure.")
+@click.option("--transfers", "hops", default=200, show_default=True, type=click.IntRange(1, 100_000),
+              help="Transfers through one conversation (1000 for issue 14's figure).")
+@click.option("--no-file", is_flag=True, help="Skip the second dev server on its SQLite file.")
+def bench(count: int, concurrency: int, floor_count: int, open_count: int, hops: int, no_file: bool) -> None:
+    """Start a dev server and print the benchmark table: every target of issue 14 against the floor."""
     from switchboard.bench import run_bench
 
     try:
-        asyncio.run(run_bench(conversations=count, concurrency=concurrency, floor=floor_count))
+        asyncio.run(run_bench(conversations=count, concurrency=concurrency, floor=floor_count,
+                              open_count=open_count, hops=hops, on_file=not no_file))
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.routing import wake
@@ -214,6 +214,18 @@ async def transfer_chain(s: Scenario) -> WorkflowHandle:  # R6.1, R6.2, R6.5: th
     return handle
 
 
+async def transfer_refused_then_closed(s: Scenario) -> WorkflowHandle:  # R6.1: a refusal is an answer
+    handle = await s.start("acme", "sales")
+    first = await s.offered(handle)
+    await handle.execute_update("accept", {"agent": first})
+    try:
+        await handle.execute_update("transfer", {"by": first, "skill": "no-such-skill"})
+    except WorkflowUpdateFailedError:
+        pass  # refused by the store, as a result of the route step, not a failed activity
+    await handle.execute_update("close", {"by": first, "reason": "resolved"})
+    return handle
+
+
 async def hero_offered_first(s: Scenario) -> WorkflowHandle:  # R7.1
     await stored_heroes.set_hero(s.store, "acme", "cust-1", agent="bob")
     handle = await s.start("acme", "sales")
@@ -271,6 +283,7 @@ SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
     "r4_1-rolled-back-after-supervision": rolled_back_after_supervision,
     "r3_3-backup-window-withdraws-the-offer": backup_window_withdraws_the_offer,
     "r6-transfer-chain-there-and-back": transfer_chain,
+    "r6_1-transfer-refused-then-closed": transfer_refused_then_closed,
     "r7_1-hero-offered-first": hero_offered_first,
     "r7_4-hero-replaced-moves-it": hero_replaced_moves_it,
     "r9_2-malformed-signals-rejected": malformed_signals_rejected,

@@ -220,6 +220,27 @@ async def test_r8_1_close_frees_capacity_and_ends_with_the_full_timeline(acme):
     assert next(r for r in await presence.load_summary(acme.store) if r.id == agent).load == 0
 
 
+async def test_an_update_answers_compactly_with_what_it_added_and_the_state_query_stays_full(acme):
+    """Issue 14: an update's result (kept in the history's update event) does not grow with the
+    conversation: no timeline, no notes, only the events the command added. Before: every update
+    returned the whole view, so a long conversation's history grew with the square of its length."""
+    handle = await acme.start("acme", "sales")
+    agent = (await acme.offered(handle))["offer"]["agent"]
+    sizes = []
+    for n in range(6):
+        await handle.signal("decline", {"agent": "nobody"})  # rejected: one more timeline event each
+        answer = await handle.execute_update("accept" if n == 0 else "join", {"agent": agent} if n == 0 else
+                                             {"manager": "admin"})
+        assert "timeline" not in answer and "notes" not in answer and answer["status"] == "assigned"
+        sizes.append(len(str(answer)))
+    assert [e["kind"] for e in (await handle.execute_update("close", {"by": agent}))["events"]] == ["closed"]
+    assert max(sizes[1:]) - min(sizes[1:]) < 200, f"the answer does not grow with the timeline: {sizes}"
+    full = await handle.query("state")
+    assert [e["kind"] for e in full["timeline"]].count("rejected") == 6 and full["timeline"][-1]["kind"] == "closed"
+    summary = await handle.query("summary")
+    assert "timeline" not in summary and summary["timeline_length"] == len(full["timeline"])
+
+
 async def test_r8_1_closing_a_queued_conversation_leaves_the_queue(acme):
     for agent in ("ann", "bob"):
         await acme.set_status(agent, "offline")

@@ -4,8 +4,9 @@ A failure here means a change to the workflow would break conversations already 
 is deployed: guard the change with ``workflow.patched`` rather than re-recording the histories
 (``make histories`` re-records them, with ``tests/record_histories.py``).
 
-``histories/v0.1/`` is the corpus of the last release before the breaking 0.2 release (CHANGELOG
-"Versioning"): it does not replay here, which is why 0.1 conversations drain on 0.1 workers.
+``histories/v0.1/`` and ``histories/v0.2/`` are the corpora of the releases before the breaking
+0.2 and 0.3 releases (CHANGELOG "Versioning"): they do not replay here, which is why their
+conversations drain on workers of their own release.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from workflows.conversation import Conversation
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 V0_1 = sorted((Path(__file__).parent / "histories" / "v0.1").glob("*.json"))
+V0_2 = sorted((Path(__file__).parent / "histories" / "v0.2").glob("*.json"))
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -71,3 +73,23 @@ async def test_v0_1_conversations_do_not_replay_on_this_release_so_they_drain_on
     v0_1 = next(p for p in V0_1 if "offered-accepted-closed" in p.name)
     result = await replayer(Conversation).replay_workflow(load(v0_1), raise_on_replay_failure=False)
     assert result.replay_failure is not None
+
+
+async def test_v0_2_conversations_do_not_replay_on_this_release_so_they_drain_on_v0_2_workers():
+    """0.3 runs the store steps as local activities (CHANGELOG "Versioning"): a 0.2 history
+    scheduled them as activities, so it cannot replay here."""
+    assert V0_2, "the 0.2 corpus is kept to show the break"
+    v0_2 = next(p for p in V0_2 if "offered-accepted-closed" in p.name)
+    result = await replayer(Conversation).replay_workflow(load(v0_2), raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError), repr(result.replay_failure)
+
+
+def test_a_refused_transfer_is_an_answer_not_a_failed_activity():
+    """Issue 11: a business refusal shows in the Temporal UI as a route step that answered, and
+    the update's error; no failed activity, no failed workflow task (no worker traceback)."""
+    history = json.loads((Path(__file__).parent / "histories" / "r6_1-transfer-refused-then-closed.json").read_text())
+    types = [e["eventType"] for e in history["events"]]
+    assert "EVENT_TYPE_ACTIVITY_TASK_FAILED" not in types and "EVENT_TYPE_WORKFLOW_TASK_FAILED" not in types
+    assert types.count("EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED") + sum(
+        1 for e in history["events"] if e.get("workflowExecutionUpdateCompletedEventAttributes", {})
+        .get("outcome", {}).get("failure")) == 1, "the transfer update itself failed, with the refusal"

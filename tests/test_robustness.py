@@ -15,6 +15,7 @@ test_robustness_directory.py; both use the helpers here.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from typing import Any
 
@@ -107,8 +108,31 @@ def of(history: list[HistoryEvent], kind: str) -> list[HistoryEvent]:
     return [e for e in history if e.event_type == wanted]
 
 
+def activities(history: list[HistoryEvent], name: str | None = None) -> list[HistoryEvent]:
+    """The activities a run ran, in order: scheduled ones and local ones (a ``MarkerRecorded`` event
+    each, written when it is done), of the type ``name`` if one is given."""
+    found = []
+    for e in history:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            kind = e.activity_task_scheduled_event_attributes.activity_type.name
+        elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and \
+                e.marker_recorded_event_attributes.marker_name == "core_local_activity":
+            kind = json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
+        else:
+            continue
+        if name is None or kind == name:
+            found.append(e)
+    return found
+
+
+def local_result(event: HistoryEvent) -> Any:
+    """A local activity's result, as JSON, from its marker."""
+    return json.loads(event.marker_recorded_event_attributes.details["result"].payloads[0].data)
+
+
 def kinds(view: dict[str, Any]) -> list[str]:
-    return [e["kind"] for e in view["timeline"]]
+    """Event kinds of a full view's timeline, or of what an update's compact result added."""
+    return [e["kind"] for e in view["timeline" if "timeline" in view else "events"]]
 
 
 async def loads(stack) -> dict[str, int]:
@@ -135,11 +159,8 @@ async def test_r9_2_a_deadline_already_past_still_starts_a_timer(acme):
 
     history = await events(handle)
     assert of(history, "WORKFLOW_TASK_FAILED") == []
-    routes = [e for e in of(history, "ACTIVITY_TASK_SCHEDULED")
-              if e.activity_task_scheduled_event_attributes.activity_type.name == "route"]
-    transfer_step = routes[1].event_id  # step 1 opened it, step 2 is the transfer
-    done = next(e.event_id for e in of(history, "ACTIVITY_TASK_COMPLETED")
-                if e.activity_task_completed_event_attributes.scheduled_event_id == transfer_step)
+    routes = activities(history, "route")  # local activities: a marker each, once done
+    done = routes[1].event_id  # step 1 opened it, step 2 is the transfer
     next_route = routes[2].event_id  # the fallback step
     timers = [e for e in of(history, "TIMER_STARTED") if done < e.event_id < next_route]
     assert timers, "a deadline already past must still start a timer"

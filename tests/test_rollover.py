@@ -311,9 +311,9 @@ async def test_r5_2_r5_4_owner_and_handler_managers_join_and_private_message_the
     view = await handle.execute_update("join", {"manager": manager})
     assert view["participants"] == [manager]
     view = await handle.execute_update("private_message", {"from": manager, "to": names.zed, "text": "offer 10%"})
-    assert view["notes"][-1] | {"at": None} == {"at": None, "by": manager, "text": "offer 10%",
+    assert view["new_notes"][-1] | {"at": None} == {"at": None, "by": manager, "text": "offer 10%",
                                                 "kind": "private_message", "to": names.zed}
-    assert [e["kind"] for e in view["timeline"]][-2:] == ["joined", "private_message"]
+    assert [e["kind"] for e in (await stack.state(handle))["timeline"]][-2:] == ["joined", "private_message"]
     [delivered] = await outbox.feed(stack.store, names.zed)
     assert delivered.payload == {"from": manager, "text": "offer 10%"}
 

@@ -199,13 +199,10 @@ def test_queue_rules_the_store_and_the_simulator_share() -> None:
 
 
 def test_the_constants_the_simulator_mirrors_are_the_engines() -> None:
-    """The simulator may import only ``routing``: the workflow's re-check back-off and the store's
-    look-ahead and wake limit are mirrored, and must not drift."""
+    """The simulator may import only ``routing``: the store's look-ahead and wake limit are
+    mirrored, and must not drift (the queue's re-check back-off is ``routing.selection``'s, shared)."""
     from store import capacity, routing as store_routing
-    from whatif import people, sim
-    from workflows import conversation
+    from whatif import people
 
-    assert sim.QUEUE_RECHECK == conversation.QUEUE_RECHECK.total_seconds()
-    assert sim.QUEUE_RECHECK_MAX == conversation.QUEUE_RECHECK_MAX.total_seconds()
     assert people.QUEUE_LOOKAHEAD == store_routing.QUEUE_LOOKAHEAD
     assert people.WAKE_LIMIT == capacity.WAKE_LIMIT

@@ -21,14 +21,11 @@ from routing.errors import Refusal
 from routing.hours import WeeklyHours, is_open, zone
 from routing.model import Event, RouteRequest
 from routing.plan import Facts, decide
-from routing.selection import queue_order
+from routing.selection import queue_order, recheck_after
 from whatif.conversation import Conversation
 from whatif.people import SimAgent, SimSkill, best, initial_presence, to_wake
 from whatif.traffic import Stream, Traffic
 
-# As workflows.conversation: the queue's safety-net re-check, backing off while nobody has room.
-QUEUE_RECHECK = 30.0
-QUEUE_RECHECK_MAX = 300.0
 DRAIN = 86_400.0  # after the last arrival, how long waiting conversations may still be answered
 
 
@@ -320,7 +317,7 @@ class Simulation:
             c.rechecks = 0
         c.status, c.key, c.queued_in = "queued", self._key(c), skill
         skill.enqueue(c.key, c)
-        self._deadlines(c, min(QUEUE_RECHECK * 2 ** min(c.rechecks, 4), QUEUE_RECHECK_MAX))
+        self._deadlines(c, recheck_after(c.rechecks).total_seconds())  # the engine's safety net
 
     def _offer(self, c: Conversation, agent: SimAgent, skill: SimSkill) -> None:
         agent.take()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.routing import HERO_SIGNAL, REASSIGN_SIGNAL, WAKE_SIGNAL, RoutingActivities
@@ -187,11 +187,14 @@ class Commands(Hints):
             raise failure(refusal) from None
 
     async def _update(self, verb: str, args: Sequence[Any]) -> dict[str, Any]:
+        """The compact view after the command, with the events and notes it added (the full view
+        is the ``state`` query): an update's result does not grow with the conversation."""
+        since = self.s.mark() if self.s is not None else None
         try:
             await self._run(verb, args)
         except Refusal as refusal:
             raise failure(refusal) from None
-        return self.s.view()
+        return self.s.compact(since)
 
     async def _run(self, verb: str, args: Sequence[Any]) -> None:
         """Checked again when it runs: the state may have moved since the validator."""
@@ -216,15 +219,12 @@ class Commands(Hints):
                      offered_to=s.offer.agent if s.offer else None)
 
     async def _party(self, principal: str, verb: str) -> Party:
-        try:
-            found = await workflow.execute_activity_method(
-                RoutingActivities.party, principal, start_to_close_timeout=LOOKUP_TIMEOUT,
-                summary=f"who is {principal[:60]}")
-            return found.party()
-        except ActivityError as error:
-            if isinstance(error.cause, ApplicationError):
-                raise Refusal(error.cause.type or "NotAllowed", f"{verb}: {error.cause.message}", field="by") from None
-            raise Refusal("Unavailable", f"{verb}: the directory could not be asked who {quote(principal)} is") from None
+        found = await workflow.execute_local_activity_method(
+            RoutingActivities.party, principal, start_to_close_timeout=LOOKUP_TIMEOUT,
+            summary=f"who is {principal[:60]}")
+        if found.refused is not None:  # an answer: the directory does not know them (or not as that)
+            raise Refusal(found.refused.kind or "NotAllowed", f"{verb}: {found.refused.message}", field="by")
+        return found.principal.party()
 
     async def _authorize(self, verb: str, by: str, rule: Callable[[Party, Where], bool], why: str) -> None:
         """SPEC R5.6: judged after the lookup, on the state as it is then; ``why`` says who may."""
@@ -357,7 +357,7 @@ class Commands(Hints):
         s, now = self.s, workflow.now()
         update = workflow.current_update_info()
         key = f"{workflow.info().workflow_id}/{update.id if update else workflow.uuid4()}"
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             RoutingActivities.private_message,
             Delivery(conversation_id=s.conversation_id, by=cmd.sender, to=cmd.to, text=cmd.text, key=key, now=now),
             start_to_close_timeout=LOOKUP_TIMEOUT, summary=f"private message to {cmd.to}")

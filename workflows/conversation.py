@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributePair
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.routing import RoutingActivities
@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from routing.errors import Refusal
     from routing.limits import quote
     from routing.model import Move, Offer, Release, RouteOutcome, RouteRequest, StartConversation, parse
+    from routing.selection import QUEUE_RECHECK, recheck_after
     from workflows import search_attributes as sa
     from workflows.commands import Commands, failure
     from workflows.inputs import started
@@ -33,8 +34,6 @@ with workflow.unsafe.imports_passed_through():
 ACTIVITY_TIMEOUT = timedelta(seconds=15)
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                              maximum_interval=timedelta(seconds=10))
-QUEUE_RECHECK = timedelta(seconds=30)  # safety net behind push wake-ups (DESIGN "Queues wake up") ...
-QUEUE_RECHECK_MAX = timedelta(minutes=5)  # ... backing off while nobody has room
 SOONEST = timedelta(milliseconds=1)  # a deadline already past still gets its timer: same commands, any lateness
 HISTORY_LIMIT = 2_000  # events before continue-as-new (DESIGN "Bounded history")
 HISTORY_BYTES = 1_000_000  # ... or bytes
@@ -43,6 +42,29 @@ WORKFLOW_TYPE = "Conversation"  # CONTRACT
 
 def workflow_id(conversation_id: str) -> str:
     return f"conversation-{conversation_id}"
+
+
+def _secs(left: timedelta) -> str:
+    return f"{max(left.total_seconds(), 0):.0f} s"
+
+
+def details(s: ConversationState) -> str:
+    """The workflow page's "current details": where the conversation is and what it waits for."""
+    where = f"{s.here}" + (f" (handler of {s.account}/{s.skill})" if s.handler_account else "")
+    last = s.timeline[-1] if s.timeline else None
+    lines = [f"**{s.status}** in {where}"]
+    if s.status == "offered" and s.offer:
+        lines.append(f"offered to {s.offer.agent} until {s.offer.expires_at:%H:%M:%S} UTC")
+    elif s.status == "assigned":
+        lines.append(f"assigned to {s.assignee}")
+    elif s.status == "queued":
+        lines.append("waiting for room (push wake-up; safety-net re-check "
+                     f"{s.recheck_at:%H:%M:%S} UTC)" if s.recheck_at else "waiting for room")
+    if s.rollover_mode:
+        lines.append(f"rollover {s.rollover_mode}")
+    if last is not None:
+        lines.append(f"last: {last.kind}" + (f" ({last.reason})" if last.reason else ""))
+    return "\n\n".join(lines)[:2000]
 
 
 # Dynamic, so that the inputs reach the workflow as raw payloads (CONTRACT's start input, then the
@@ -93,7 +115,7 @@ class Conversation(Commands):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if s.status != "closed":
                     self._telemetry.observe(s)
-                    workflow.continue_as_new(args=[args[0], s], workflow=WORKFLOW_TYPE)
+                    workflow.continue_as_new(args=[args[0], s.carried()], workflow=WORKFLOW_TYPE)
             await self._wait()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._release()
@@ -142,23 +164,22 @@ class Conversation(Commands):
             excluded=[] if move else s.excluded, policy_applies=s.policy_applies,
             backup_deadline=s.backup_deadline, backup_handler=s.backup_handler,
             fallback_deadline=s.fallback_deadline, fallback_to=s.fallback_to, move=move)
-        try:
-            outcome = await workflow.execute_activity_method(
-                RoutingActivities.route, request, start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY, summary=f"step {s.step}: {why}"[:200])
-        except ActivityError as error:
-            cause = error.cause
-            if not isinstance(cause, ApplicationError):
-                raise
-            if opening or move is not None:  # refused: the start fails (R1.3, R8.4), a command is refused
+        routed = await workflow.execute_local_activity_method(
+            RoutingActivities.route, request, start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY, summary=f"route step {s.step}: {why}"[:200])
+        if routed.refused is not None:  # an answer, not a failure: nothing changed in the store
+            refused = routed.refused
+            if opening or move is not None:  # the start fails (R1.3, R8.4), a command is refused
                 if s.status == "routing":
                     s.status, s.offer, s.pending = before
-                raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
+                raise ApplicationError(refused.message, {"field": refused.field}, type=refused.kind,
+                                       non_retryable=True)
             if s.status != "closed":  # the directory changed under it: wait in the queue and look again
-                s.record(now, "routing_failed", reason=f"{why}: {cause.message}"[:500])
+                s.record(now, "routing_failed", reason=f"{why}: {refused.message}"[:500])
                 s.status = "queued"
                 s.recheck_at = workflow.now() + QUEUE_RECHECK
             return
+        outcome = routed.outcome
         if outcome.stale or s.status == "closed":
             return  # closed while the store worked: the close wins, and the release frees what it took
         if move is not None:
@@ -195,7 +216,7 @@ class Conversation(Commands):
                 s.record(now, "queued", reason="no eligible agent has room")
                 s.rechecks = 0
             s.status, s.waiting = "queued", True
-            s.recheck_at = now + min(QUEUE_RECHECK * 2 ** min(s.rechecks, 4), QUEUE_RECHECK_MAX)
+            s.recheck_at = now + recheck_after(s.rechecks)
 
     async def _wait(self) -> None:
         """Sleep until something changes (a command, a move, a wake-up, a close) or the next
@@ -220,15 +241,24 @@ class Conversation(Commands):
         return min(ends) if ends else None
 
     def _deadline(self) -> tuple[datetime, str] | None:
-        """The next instant something is due, from the state alone, and what."""
-        s, time_up = self.s, self._time_up()
-        due: list[tuple[datetime, str]] = [time_up] if time_up and s.status in ("offered", "queued") else []
+        """The next instant something is due, from the state alone, and what (the timer's summary
+        in the Temporal UI: "offer to ann, expires in 30 s", "R3.3 backup window 60 s")."""
+        s, now = self.s, workflow.now()
+        due: list[tuple[datetime, str]] = []
+        if s.status in ("offered", "queued"):
+            if s.backup_deadline:
+                due.append((s.backup_deadline, f"R3.3 backup window {_secs(s.backup_deadline - now)}, then "
+                                               f"{s.backup_handler.account if s.backup_handler else 'the handler'}"))
+            if s.fallback_deadline:
+                due.append((s.fallback_deadline, f"R6.4 transfer window {_secs(s.fallback_deadline - now)}, then "
+                                                 f"{s.fallback_to or 'back'}"))
         if s.status == "offered" and s.offer:
-            due.append((s.offer.expires_at, f"offer to {s.offer.agent} expires"))
+            due.append((s.offer.expires_at, f"offer to {s.offer.agent}, expires in {_secs(s.offer.expires_at - now)}"))
         if s.status == "queued" and s.recheck_at:
-            due.append((s.recheck_at, "queue re-check"))
+            due.append((s.recheck_at, f"queued in {s.here}: safety-net re-check in {_secs(s.recheck_at - now)}"))
         if s.status == "assigned" and s.idle_timeout and s.last_activity:
-            due.append((s.last_activity + timedelta(seconds=s.idle_timeout), "idle timeout"))
+            at = s.last_activity + timedelta(seconds=s.idle_timeout)
+            due.append((at, f"{s.assignee} has it: idle timeout in {_secs(at - now)}"))
         return min(due) if due else None
 
     def _on_deadline(self) -> None:
@@ -256,9 +286,14 @@ class Conversation(Commands):
         s.offer, s.status, s.pending, s.changes = None, "routing", why, s.changes + 1
 
     async def _release(self) -> None:
+        """Close the books and free what it held. A (normal) activity scheduled in the close's own
+        workflow task, not a local one: a local release would complete the workflow in the task
+        that accepts the close, and a signal arriving meanwhile (a ``wake``) makes the server
+        refuse that task, failing the caller's close although the retried task closes it."""
         await workflow.execute_activity_method(
             RoutingActivities.release, Release(conversation_id=self.s.conversation_id, now=workflow.now()),
-            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY, summary="release: closed")
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY,
+            summary=f"release: free {self.s.assignee or 'the queue place'}"[:200])
 
     def _close(self, by: str, reason: str | None) -> None:
         s = self.s
@@ -271,7 +306,8 @@ class Conversation(Commands):
                 or info.get_current_history_size() > HISTORY_BYTES)
 
     def _publish(self) -> None:
-        """Upsert the search attributes that changed, in one command (CONTRACT "Search attributes")."""
+        """After every change: upsert the search attributes that changed, in one command (CONTRACT
+        "Search attributes"), and say where the conversation is on the Temporal UI's workflow page."""
         s = self.s
         self._telemetry.observe(s)
         wanted = {
@@ -286,9 +322,19 @@ class Conversation(Commands):
                 self._published[key.name] = value
         if changes:
             workflow.upsert_search_attributes(changes)
+        workflow.set_current_details(details(s))
 
     @workflow.query(name="state")
     def state(self) -> dict[str, Any]:
+        """The full view (CONTRACT): with the timeline and the notes."""
         if self.s is None:
             return {"status": "routing"}
         return self.s.view()
+
+    @workflow.query(name="summary")
+    def summary(self) -> dict[str, Any]:
+        """The view without the timeline and the notes (what an update answers): for tools that
+        poll many conversations."""
+        if self.s is None:
+            return {"status": "routing"}
+        return self.s.compact()

@@ -51,7 +51,7 @@ class Hints:
             return
         async with self._lock:
             s = self.s
-            hero = await workflow.execute_activity_method(
+            hero = await workflow.execute_local_activity_method(
                 RoutingActivities.hero_of, args=[s.account, s.customer], start_to_close_timeout=LOOKUP_TIMEOUT,
                 summary="who is the customer's hero")
             if hero == s.hero or s.status == "closed":

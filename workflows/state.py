@@ -14,9 +14,11 @@ from pydantic import BaseModel
 from routing.directory import SkillRef
 from routing.model import ConversationStatus, Event, Note, Offer, Origin, StartConversation
 
-NOTES_KEPT = 20  # x 4,000 characters at most (R9.1): 80 kB
+NOTES_KEPT = 20  # the most recent notes kept ...
+NOTES_BYTES = 32_000  # ... within this many bytes of text (UTF-8): a few 4,000-character notes at most
 TIMELINE_KEPT = 200  # events; each reason is bounded by the inputs it quotes
 PARTICIPANTS_KEPT = 50
+CARRY_BYTES = 60_000  # the state handed to the next run stays under 64 KB (issue 14)
 
 
 class ConversationState(BaseModel):
@@ -75,6 +77,36 @@ class ConversationState(BaseModel):
         """The ``state`` query result (CONTRACT): the public keys, JSON-ready."""
         return self.model_dump(mode="json", include=VIEW_KEYS)
 
+    def mark(self) -> tuple[int, list[Note]]:
+        """Where the timeline and the notes are now, for ``compact``."""
+        return self.earlier_events + len(self.timeline), list(self.notes)
+
+    def compact(self, since: tuple[int, list[Note]] | None = None) -> dict[str, Any]:
+        """An update's result (and the ``summary`` query): the view without the timeline and the
+        notes, plus what was added since ``since`` (``events``, ``new_notes``). Its size does not
+        grow with the conversation's length, so neither do the update events in the history."""
+        out = self.model_dump(mode="json", include=COMPACT_KEYS)
+        total = self.earlier_events + len(self.timeline)
+        start, notes = since if since is not None else (total, list(self.notes))
+        fresh = self.timeline[max(0, start - self.earlier_events):]
+        out["events"] = [e.model_dump(mode="json") for e in fresh]
+        out["new_notes"] = [n.model_dump(mode="json") for n in self.notes if n not in notes]
+        out["timeline_length"] = total
+        return out
+
+    def carried(self) -> ConversationState:
+        """The state handed to the next run (continue-as-new), under ``CARRY_BYTES`` whatever the
+        conversation's length: the oldest timeline events, then the oldest notes, stay behind (they
+        are in this run's history). The rest is bounded by the inputs' limits (SPEC R9.1)."""
+        carry = self.model_copy()
+        while len(carry.model_dump_json().encode()) > CARRY_BYTES and (carry.timeline or len(carry.notes) > 1):
+            if carry.timeline:
+                dropped = max(1, len(carry.timeline) // 4)
+                carry.timeline, carry.earlier_events = carry.timeline[dropped:], carry.earlier_events + dropped
+            else:
+                carry.notes = carry.notes[1:]
+        return carry
+
     def record(self, at: datetime, kind: str, *, reason: str | None = None, actor: str | None = None,
                agent: str | None = None, account: str | None = None, skill: str | None = None) -> None:
         """Append a timeline event; account/skill default to where the conversation is now."""
@@ -89,7 +121,11 @@ class ConversationState(BaseModel):
             self.timeline, self.earlier_events = self.timeline[dropped:], self.earlier_events + dropped
 
     def add_note(self, note: Note) -> None:
-        self.notes = [*self.notes, note][-NOTES_KEPT:]
+        """Keep the most recent notes: ``NOTES_KEPT``, within ``NOTES_BYTES`` of text (SPEC R9.3)."""
+        notes = [*self.notes, note][-NOTES_KEPT:]
+        while len(notes) > 1 and sum(len(n.text.encode()) for n in notes) > NOTES_BYTES:
+            notes = notes[1:]
+        self.notes = notes
 
     def join(self, manager: str) -> None:
         if manager not in self.participants:
@@ -101,3 +137,5 @@ VIEW_KEYS = {
     "customer", "first_message", "priority", "attributes", "status", "offer", "assignee", "hero",
     "rollover_mode", "notes", "timeline", "participants", "earlier_events",
 }
+
+COMPACT_KEYS = VIEW_KEYS - {"notes", "timeline"}
