@@ -34,7 +34,7 @@ run: install
 	$(BIN)/switchboard dev --directory examples/directory.yaml --demo
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 bench: install
 	$(BIN)/switchboard bench

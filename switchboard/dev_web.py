@@ -20,6 +20,15 @@ from gateway import create_app
 from routing.errors import Refusal
 from store import Store, tokens
 
+
+class _Embedded(uvicorn.Server):
+    """A gateway inside ``switchboard dev``: dev's own signal handlers stop the whole stack, so
+    this server leaves SIGINT and SIGTERM alone (uvicorn would take them over while it serves)."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
 # Who the links are for, when the directory has them: (principal, page, what they show).
 PEOPLE = [
     ("gateway:web", "/chat", "customer web chat"),
@@ -39,8 +48,7 @@ async def gateway(store: Store, client: Client, task_queue: str, *, host: str, p
         app = create_app(store=store, client=client, task_queue=task_queue)
     except ValueError as exc:  # a bad environment variable, named
         raise RuntimeError(str(exc)) from None
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
-    server.install_signal_handlers = lambda: None  # dev's own handlers stop the stack
+    server = _Embedded(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -9,7 +9,6 @@ another. Times are real: the timers here are a few seconds long.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -112,7 +111,6 @@ async def _assigned(stack, handle, agent: str):
 
 async def _route_steps(handle) -> list[int]:
     """The step of every routing activity the workflow scheduled, in order."""
-    found = []
     return [local_result(e)["step"] for e in activities(list((await handle.fetch_history()).events), "route")]
 
 

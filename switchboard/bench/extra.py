@@ -57,6 +57,7 @@ async def transfers(bench: Bench, hops: int) -> Transfers:
             attrs = last.workflow_execution_continued_as_new_event_attributes
             carried = max(carried, max((len(p.data) for p in attrs.input.payloads[1:]), default=0))
             run_id = attrs.new_execution_run_id
+    assert largest is not None  # the chain's first run at least
     replay_ms = await _replay_ms(largest[1])
     total = sum(counts[1:], counts[0])
     return Transfers(hops, History.of([total]), runs=runs, largest_run_bytes=largest[0], replay_ms=replay_ms,

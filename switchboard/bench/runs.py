@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from routing.model import StartConversation
 from service.conversations import command as send_command
 from service.conversations import start as start_conversation
-from switchboard.bench.figures import Cpu, Floor, History, Latency, ModeRun, Routed
+from switchboard.bench.figures import Floor, History, Latency, ModeRun, Routed
 from switchboard.bench.world import OWNER, POLL, ROLLOVER, SKILL, CpuMeter, OfferWatch, at_concurrency, history_of, \
     mode_cases
 
