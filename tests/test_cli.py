@@ -25,7 +25,7 @@ import psutil
 import pytest
 import yaml
 from click.testing import CliRunner
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from routing.directory import Directory, RolloverMode, SkillRef, Status
@@ -516,6 +516,10 @@ async def test_switchboard_dev_runs_repeatedly_with_the_demo_and_stops_cleanly_o
                 return states if all(s in ("offered", "queued", "assigned") for s in states) else []
 
             assert await eventually(routed), "the dev worker routes every demo conversation"
+            if run == 1:  # the first run closed its demo conversations when it stopped
+                left = [wid for wid in runs[0]
+                        if (await client.get_workflow_handle(wid).describe()).status == WorkflowExecutionStatus.RUNNING]
+                assert not left, f"demo conversations of the first run still open: {left}"
             runs.append(new)
             if run == 0:  # a closed demo id must not be started again by the next run
                 await client.get_workflow_handle(sorted(new)[0]).terminate("closed before the next run")
