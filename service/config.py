@@ -44,13 +44,24 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         profile = temporal_profile(env)
         return cls(
-            temporal_address=profile.pop("target_host", None) or DEFAULT_ADDRESS,
+            temporal_address=address(profile.pop("target_host", None) or DEFAULT_ADDRESS),
             namespace=profile.pop("namespace", None) or DEFAULT_NAMESPACE,
             task_queue=env.get("SWITCHBOARD_TASK_QUEUE", "switchboard"),
             database_url=env.get("SWITCHBOARD_DATABASE_URL") or None,
             directory=env.get("SWITCHBOARD_DIRECTORY") or None,
             temporal=profile,
         )
+
+
+def address(value: str) -> str:
+    """A Temporal frontend's ``host:port`` (a bracketed IPv6 host too); anything else would fail
+    deep inside the client's connect, so it is named here."""
+    host, sep, port = value.rpartition(":")
+    if (not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536
+            or any(c.isspace() or c in "/@" for c in value) or (":" in host and not host.startswith("["))):
+        raise ConfigError(f"TEMPORAL_ADDRESS (or the profile's address): {quote(value)} is not host:port "
+                          "(e.g. localhost:7233, or <namespace>.<account>.tmprl.cloud:7233)")
+    return value
 
 
 def temporal_profile(env: Mapping[str, str] = os.environ) -> dict[str, Any]:

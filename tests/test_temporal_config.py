@@ -3,6 +3,7 @@ profiles and the standard TEMPORAL_* variables, with a clear error for each bad 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,12 @@ def test_mtls_certificates_are_read_from_their_paths(tmp_path: Path):
         PEM.encode(), PEM.encode(), PEM.encode(), "temporal.internal")
 
 
+def test_an_ipv6_and_a_cloud_address_are_host_port() -> None:
+    assert Settings.from_env({"TEMPORAL_ADDRESS": "[::1]:7233"}).temporal_address == "[::1]:7233"
+    cloud = "payments.a1b2c.tmprl.cloud:7233"
+    assert Settings.from_env({"TEMPORAL_ADDRESS": cloud}).temporal_address == cloud
+
+
 def test_a_profile_file_and_its_profile(tmp_path: Path):
     config = tmp_path / "temporal.toml"
     config.write_text('[profile.prod]\naddress = "prod.example:7233"\nnamespace = "routing"\n'
@@ -61,9 +68,13 @@ def test_a_profile_file_and_its_profile(tmp_path: Path):
     ({"TEMPORAL_TLS": "maybe"}, "TEMPORAL_TLS: 'maybe' is not true or false"),
     ({"TEMPORAL_CONFIG_FILE": "/nowhere/temporal.toml"}, "TEMPORAL_CONFIG_FILE: no file"),
     ({"TEMPORAL_PROFILE": "nope"}, "Profile 'nope' not found"),
+    ({"TEMPORAL_ADDRESS": "::bad"}, "TEMPORAL_ADDRESS (or the profile's address): '::bad' is not host:port"),
+    ({"TEMPORAL_ADDRESS": "localhost"}, "'localhost' is not host:port"),
+    ({"TEMPORAL_ADDRESS": "localhost:99999"}, "'localhost:99999' is not host:port"),
+    ({"TEMPORAL_ADDRESS": "http://localhost:7233"}, "is not host:port"),
 ])
 def test_bad_values_are_named(env: dict[str, str], named: str):
-    with pytest.raises(ConfigError, match=named.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=re.escape(named)):
         Settings.from_env(env)
 
 
