@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 from sqlalchemy import select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.worker import _workflow as workflow_worker
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 
@@ -208,14 +208,17 @@ async def test_r2_5_an_accept_racing_a_move_is_refused(world):
     stack, names = world
     handle = await stack.start(names.acme, "sales")
     agent = (await stack.offered(handle))["offer"]["agent"]
-    async with stack.store.transaction():  # the worker's route activity waits for this
-        moving = asyncio.create_task(handle.execute_update(
-            "transfer", {"by": names.mia, "account": names.parts, "skill": "service"}))
-        await stack.wait_for(handle, lambda v: v["status"] == "routing")
+    async with stack.store.transaction():  # the worker's route step waits for this
+        # Accepted means the move's handler has begun (the offer withdrawn) before the accept is
+        # even delivered. The route is a local activity: while it waits for the store, the
+        # workflow task stays open and is only heartbeated (about every 8 s), so a `state` query
+        # could wait that long and time out on a loaded machine; the update's stage does not.
+        moving = await handle.start_update("transfer", {"by": names.mia, "account": names.parts, "skill": "service"},
+                                           wait_for_stage=WorkflowUpdateStage.ACCEPTED)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update("accept", {"agent": agent})
         assert refused.value.cause.type == "NoOffer"
-    view = await moving
+    view = await moving.result()
     assert view["status"] == "offered" and view["offer"]["agent"] == names.pia
     assert "accepted" not in _kinds(await stack.state(handle))
     assert await presence.holds_of(stack.store, agent) == []
