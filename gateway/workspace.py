@@ -22,7 +22,7 @@ from routing.directory import Account, Skill, SkillRef
 from routing.hours import describe, is_open, next_opening, zone
 from routing.transfer import may_transfer
 from routing.visibility import may_roll_back
-from store import directory, presence
+from store import directory, metrics, presence
 
 router = APIRouter(tags=["workspace"])
 
@@ -60,7 +60,7 @@ async def account_queues(account_id: AccountId, party: Caller, gw: Gw) -> list[Q
     await managed(gw, party, account_id)
     async with gw.store.engine.connect() as conn:
         account = (await directory.with_skills(conn, {account_id}))[account_id]
-    figures = await presence.queue_figures(gw.store, account_id)
+    figures = await metrics.queues(gw.store, account_id)
     now = datetime.now(timezone.utc)
     out = []
     for skill in account.skills:

@@ -8,9 +8,9 @@ against their capacity. Every skill of the directory appears, with zeros where n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select, type_coerce
 
 from store import schema as t
 from store.db import Store
@@ -31,9 +31,7 @@ async def figures(store: Store, now: datetime) -> dict[tuple[str, str], SkillFig
     """(account, skill) -> its figures at ``now``."""
     async with store.engine.connect() as conn:
         skills = (await conn.execute(select(t.skills.c.account_id, t.skills.c.id))).all()
-        queues = (await conn.execute(
-            select(t.queue.c.account_id, t.queue.c.skill_id, func.count(), func.min(t.queue.c.waiting_since))
-            .group_by(t.queue.c.account_id, t.queue.c.skill_id))).all()
+        queues = (await conn.execute(_queue_heads())).all()
         holds = (await conn.execute(
             select(t.holds.c.account_id, t.holds.c.skill_id, func.count())
             .group_by(t.holds.c.account_id, t.holds.c.skill_id))).all()
@@ -49,7 +47,7 @@ async def figures(store: Store, now: datetime) -> dict[tuple[str, str], SkillFig
         f = out.setdefault((account, skill), SkillFigures())
         f.queue_length = length
         if oldest is not None:
-            f.oldest_wait_seconds = max((now - _utc(oldest)).total_seconds(), 0.0)
+            f.oldest_wait_seconds = max((now - oldest).total_seconds(), 0.0)
     for account, skill, held in holds:
         out.setdefault((account, skill), SkillFigures()).held = held
     for account, skill, online, load, slots, unlimited in agents:
@@ -58,7 +56,17 @@ async def figures(store: Store, now: datetime) -> dict[tuple[str, str], SkillFig
     return out
 
 
-def _utc(value: datetime | str) -> datetime:
-    """A UTC column's MIN(): SQLite hands it back as text (the column's type is lost), naive."""
-    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+async def queues(store: Store, account_id: str) -> dict[str, tuple[int, datetime]]:
+    """Per skill of the account with anyone waiting: how many wait there, and since when the longest."""
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(_queue_heads(account_id))
+        return {skill: (count, oldest) for _, skill, count, oldest in rows}
+
+
+def _queue_heads(account_id: str | None = None) -> Select:
+    """(account, skill, waiting, oldest ``waiting_since`` in UTC) per queue, of one account or all."""
+    q = t.queue.c
+    oldest = type_coerce(func.min(q.waiting_since), t.queue.c.waiting_since.type)  # the column's UTC type
+    stmt = select(q.account_id, q.skill_id, func.count(), oldest).group_by(q.account_id, q.skill_id)
+    return stmt if account_id is None else stmt.where(q.account_id == account_id)
+

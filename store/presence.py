@@ -76,12 +76,3 @@ async def agents_of(store: Store, account_id: str) -> list[tuple[Any, list[str]]
                 .where(t.agent_skills.c.account_id == account_id).order_by(t.agent_skills.c.skill_id)):
             skills.setdefault(agent_id, []).append(skill_id)
     return [(row, skills.get(row.id, [])) for row in rows]
-
-
-async def queue_figures(store: Store, account_id: str) -> dict[str, tuple[int, datetime]]:
-    """Per skill of the account with anyone waiting: how many wait there, and since when the longest."""
-    q = t.queue.c
-    async with store.engine.connect() as conn:
-        rows = await conn.execute(select(q.skill_id, func.count(), func.min(q.waiting_since))
-                                  .where(q.account_id == account_id).group_by(q.skill_id))
-        return {skill: (count, oldest) for skill, count, oldest in rows}  # min() keeps the column's UTC type

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import now
 from gateway import create_app
-from store import books, outbox, presence, tokens
+from store import books, metrics, outbox, tokens
 from switchboard.devserver import free_port
 
 SWITCHBOARD = os.path.join(os.path.dirname(sys.executable), "switchboard")
@@ -253,6 +253,6 @@ async def test_queue_figures_count_the_waiting_and_name_the_oldest_per_skill(sto
             await conn.execute(books.t.queue.insert().values(
                 conversation_id=cid, workflow_id=f"conversation-{cid}", account_id="acme" if cid != "q-4" else "bpo",
                 skill_id=skill, priority=0, waiting_since=now() - timedelta(seconds=waited), step=1, outcome={}))
-    figures = await presence.queue_figures(store, "acme")
+    figures = await metrics.queues(store, "acme")
     assert {skill: count for skill, (count, _) in figures.items()} == {"sales": 2, "billing": 1}
     assert round((now() - figures["sales"][1]).total_seconds()) in (90, 91)
