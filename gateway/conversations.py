@@ -118,7 +118,7 @@ async def _command(gw: Gw, party: Party, conversation_id: str, verb: str, body: 
         defaults(view, fields)
     handle = gw.client.get_workflow_handle(workflow_id(conversation_id))
     try:
-        after = conversations.merged(view, await handle.execute_update(verb, fields, rpc_timeout=gw.timeout))
+        after = conversations.merged(view, await conversations.update(handle, verb, fields, rpc_timeout=gw.timeout))
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:  # it was there a moment ago: it has ended since
             raise ApiError(409, "ConversationClosed", f"{verb}: conversation {conversation_id} is closed") from None

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy,
                               WorkflowIDReusePolicy)
+from temporalio.service import RPCError, RPCStatusCode
 
 from routing.model import StartConversation
 from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
 from workflows.state import NOTES_KEPT
+
+UPDATE_ATTEMPTS = 5  # an update aborted with the task that would have closed the workflow is sent again
+UPDATE_RETRY_PAUSE = 0.05  # seconds before the first resend, doubling
 
 
 async def start(client: Client, start: StartConversation, task_queue: str) -> WorkflowHandle:
@@ -58,4 +65,30 @@ def merged(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 async def command(client: Client, conversation_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Send a command as an update and return its compact result (``merged`` makes a full view)."""
-    return await client.get_workflow_handle(workflow_id(conversation_id)).execute_update(name, body)
+    return await update(client.get_workflow_handle(workflow_id(conversation_id)), name, body)
+
+
+async def update(handle: WorkflowHandle, name: str, body: dict[str, Any], *,
+                 rpc_timeout: timedelta | None = None) -> dict[str, Any]:
+    """Run an update, sent again (same update id) if the server aborted it before it was accepted.
+
+    That happens when a workflow task that completes the conversation (the close and its
+    release, one task) is refused because a signal reached the server meanwhile: the task and
+    the update in it are discarded (FAILED_PRECONDITION with a ``WorkflowNotReadyFailure``),
+    nothing applied, and the next task takes the update again. The same id makes the retry
+    harmless even if the first attempt had landed."""
+    update_id = str(uuid.uuid4())
+    for attempt in range(UPDATE_ATTEMPTS - 1):
+        try:
+            return await handle.execute_update(name, body, id=update_id, rpc_timeout=rpc_timeout)
+        except RPCError as exc:
+            if not _not_ready(exc):
+                raise
+        await asyncio.sleep(UPDATE_RETRY_PAUSE * 2 ** attempt)
+    return await handle.execute_update(name, body, id=update_id, rpc_timeout=rpc_timeout)
+
+
+def _not_ready(exc: RPCError) -> bool:
+    """The server's "unexpected workflow task failure": the update was not accepted; try again."""
+    return exc.status is RPCStatusCode.FAILED_PRECONDITION and any(
+        detail.type_url.endswith(".WorkflowNotReadyFailure") for detail in exc.grpc_status.details)

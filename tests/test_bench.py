@@ -56,8 +56,9 @@ async def test_bench_prints_every_target_against_the_floor_of_the_same_run(capsy
     assert report.routed.cpu.worker > 0 and report.one_activity.cpu.server > 0
     assert report.routed.history.billable["WorkflowExecutionStarted"] == 1
     assert report.routed.history.billable["WorkflowExecutionUpdateAccepted"] == 2  # accept and close
-    assert report.routed.history.types["MarkerRecorded"] == 1, "the route step is a local activity"
-    assert report.routed.history.types["ActivityTaskScheduled"] == 1, "the release is the one activity"
+    assert report.routed.history.types["MarkerRecorded"] == 2, "the route step and the release are local activities"
+    assert "ActivityTaskScheduled" not in report.routed.history.types, "no activity task: the close is one task"
+    assert report.routed.history.types["WorkflowTaskCompleted"] == 3, "start, accept, close: a task each"
     assert report.one_activity.history.actions == 2 and report.empty.history.actions == 1
     modes = {m.case: m for m in report.modes}
     assert modes["fully_managed"].handled_by.startswith("handler ")

@@ -8,8 +8,10 @@ import uuid
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.api.enums.v1 import PendingWorkflowTaskState
 from temporalio.service import RPCError
 
+from service import conversations
 from store import presence
 from workflows import search_attributes as sa
 
@@ -241,6 +243,39 @@ async def test_an_update_answers_compactly_with_what_it_added_and_the_state_quer
     assert "timeline" not in summary and summary["timeline_length"] == len(full["timeline"])
 
 
+async def _task_started(handle) -> None:
+    """Until a worker has picked up the workflow's pending task (it runs, it has not answered)."""
+    for _ in range(200):
+        pending = (await handle.describe()).raw_description.pending_workflow_task
+        if pending.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the close's workflow task never started")
+
+
+async def test_r8_1_a_close_racing_a_signal_lands_once(acme):
+    """Issue 14: the release runs in the close's own workflow task, which completes the workflow.
+    A signal that reaches the server meanwhile makes it refuse that task and abort the close's
+    update (nothing applied); ``service.conversations`` sends the update again with the same id,
+    so the caller's close succeeds, the conversation closes once and the slot is free. The store
+    is held so that the signal lands while the release waits for it."""
+    handle = await acme.start("acme", "sales")
+    agent = (await acme.offered(handle))["offer"]["agent"]
+    await handle.execute_update("accept", {"agent": agent})
+    cid = handle.id.removeprefix("conversation-")
+    async with acme.store.transaction():  # the release waits for this
+        closing = asyncio.create_task(conversations.command(acme.client, cid, "close", {"by": agent, "reason": "bye"}))
+        await _task_started(handle)
+        await handle.signal("wake")
+    answer = await asyncio.wait_for(closing, 30)
+    assert answer["status"] == "closed" and [e["kind"] for e in answer["events"]] == ["closed"]
+    result = await handle.result()
+    assert [e["kind"] for e in result["timeline"]].count("closed") == 1
+    assert next(r for r in await presence.load_summary(acme.store) if r.id == agent).load == 0
+    refused = [e for e in (await handle.fetch_history()).events if e.HasField("workflow_task_failed_event_attributes")]
+    assert refused, "the race happened: the server refused the task that would have closed it"
+
+
 async def test_r8_1_closing_a_queued_conversation_leaves_the_queue(acme):
     for agent in ("ann", "bob"):
         await acme.set_status(agent, "offline")
@@ -257,7 +292,11 @@ async def test_r8_1_a_close_that_arrives_while_routing_wins(acme):
     The route's offer must not resurrect the conversation, and its hold must be released.
     """
     handles = [await acme.start("acme", "sales") for _ in range(8)]
-    closes = [h.execute_update("close", {"by": "admin", "reason": "customer left"}) for h in handles]
+    # Through the service, as the gateway and the CLI send commands: the releases wake queued
+    # conversations, and a wake that lands while a close's task completes is answered
+    # WorkflowNotReady, which the service sends again.
+    closes = [conversations.command(acme.client, h.id.removeprefix("conversation-"), "close",
+                                    {"by": "admin", "reason": "customer left"}) for h in handles]
     await asyncio.gather(*closes)
     results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout=30)
     assert all(r["status"] == "closed" and r["timeline"][-1]["kind"] == "closed" for r in results)

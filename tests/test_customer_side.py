@@ -113,7 +113,7 @@ async def test_r6_2_r8_1_the_channel_gateway_hears_the_warm_message_and_the_clos
             assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
             return _sse(answer.text)
 
-        # The release activity closes the books just after the workflow's close: the stream has it then.
+        # The release closes the books in the close's workflow task: the stream has it then.
         for _ in range(100):
             seen = await events(http)
             if len(seen) == 2:

@@ -51,19 +51,19 @@ async def test_recorded_history_replays_on_the_current_workflow(path: Path):
 
 
 @workflow.defn(dynamic=True)
-class ReleasesFirst(Conversation):
-    """A deliberately non-deterministic edit: releases capacity before the first routing step."""
+class PausesFirst(Conversation):
+    """A deliberately non-deterministic edit: a timer before the first routing step."""
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> dict[str, Any]:
         if self.s is not None:
-            await self._release()
+            await workflow.sleep(1)
         return await super().run(args)
 
 
 async def test_the_guard_catches_a_change_in_command_order():
     history = load(next(p for p in HISTORIES if "offered-accepted-closed" in p.name))
-    result = await replayer(ReleasesFirst).replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer(PausesFirst).replay_workflow(history, raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, workflow.NondeterminismError), repr(result.replay_failure)
 
 
