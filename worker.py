@@ -54,7 +54,7 @@ def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
         task_queue=task_queue,
         workflows=[Conversation, Reconciler],
         activities=[routing.route, routing.release, routing.party, routing.hero_of, routing.private_message,
-                    reconcile.reconcile],
+                    reconcile.reconcile, reconcile.wake_waiting],
         graceful_shutdown_timeout=timedelta(seconds=10),
         max_cached_workflows=WORKFLOW_CACHE,
         workflow_runner=RUNNER,

@@ -24,7 +24,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.routing import wake
-from store import Store, books
+from store import Store, books, capacity
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +47,18 @@ class Sweep(BaseModel):
 
 class Swept(BaseModel):
     """What a page (or a whole sweep) found: conversations checked, freed, and left for the next
-    round because Temporal could not say; ``next`` is where the following page starts."""
+    round because Temporal could not say; ``next`` is where the following page starts; ``woken``:
+    queued conversations whose wake-up had been lost."""
 
     checked: int = 0
     freed: int = 0
     unknown: int = 0
+    woken: int = 0
     next: str | None = None
 
     def __add__(self, other: Swept) -> Swept:
         return Swept(checked=self.checked + other.checked, freed=self.freed + other.freed,
-                     unknown=self.unknown + other.unknown, next=other.next)
+                     unknown=self.unknown + other.unknown, woken=self.woken + other.woken, next=other.next)
 
 
 class ReconcileActivities:
@@ -84,6 +86,18 @@ class ReconcileActivities:
                      ", ".join(ended[:LOGGED]), ", ..." if len(ended) > LOGGED else "")
         return Swept(checked=len(page), freed=len(ended), unknown=answers.count(None),
                      next=page[-1][0] if len(page) == sweep.limit else None)
+
+    @activity.defn
+    async def wake_waiting(self) -> int:
+        """Wake the queued conversations an online agent has room for now (DESIGN "Queues wake up
+        by push, with a safety net"): a lost wake-up costs at most one sweep's interval."""
+        async with self.store.engine.connect() as conn:
+            waiting = await capacity.waiting_for_room(conn)
+        if waiting:
+            log.info("woke %d queued conversation(s) an agent has room for: %s%s", len(waiting),
+                     ", ".join(waiting[:LOGGED]), ", ..." if len(waiting) > LOGGED else "")
+        await wake(self.client, waiting)
+        return len(waiting)
 
     async def _running(self, workflow_id: str) -> bool | None:
         """Whether the workflow's latest run is running; None when Temporal cannot say now."""

@@ -86,9 +86,12 @@ async def free(conn: AsyncConnection, conversation_id: str, now: datetime) -> li
     return await heads_for(conn, hold.agent_id, exclude=conversation_id)
 
 
-async def heads_for(conn: AsyncConnection, agent_id: str, *, exclude: str | None = None) -> list[str]:
+async def heads_for(conn: AsyncConnection, agent_id: str, *, exclude: str | None = None,
+                    lock: bool = True) -> list[str]:
     """Workflow ids at the head of the queues this agent serves, as many as they have room for,
-    skipping conversations the agent has passed on in their current attempt (they would not take it)."""
+    skipping conversations the agent has passed on in their current attempt (they would not take it).
+    ``lock=False`` for a read that may miss a row being written (the reconciler's sweep: the next
+    sweep sees it)."""
     row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id))).first()
     if row is None or not row.active or row.status != Status.ONLINE.value:
         return []
@@ -97,7 +100,8 @@ async def heads_for(conn: AsyncConnection, agent_id: str, *, exclude: str | None
         return []
     skills = [SkillRef(account=r.account_id, skill=r.skill_id) for r in await conn.execute(
         select(t.agent_skills).where(t.agent_skills.c.agent_id == agent_id))]
-    await lock_skills(conn, skills)
+    if lock:
+        await lock_skills(conn, skills)
     query = (select(t.queue.c.workflow_id, t.queue.c.conversation_id, t.queue.c.excluded)
              .where(t.queue.c.account_id == row.account_id,
                     t.queue.c.skill_id.in_([s.skill for s in skills]))
@@ -105,3 +109,21 @@ async def heads_for(conn: AsyncConnection, agent_id: str, *, exclude: str | None
              .limit(free * 4))
     rows = [r for r in await conn.execute(query) if r.conversation_id != exclude]
     return heads(agent_id, [(r.workflow_id, r.excluded or []) for r in rows], free)
+
+
+async def waiting_for_room(conn: AsyncConnection) -> list[str]:
+    """Queued workflows that an online agent with room would take now: none, unless a wake-up was
+    lost (a worker died between the store's commit and the signal, the server was away). The
+    reconciler's sweep wakes them, so a conversation's own safety net can wait minutes."""
+    queued = (select(t.queue.c.conversation_id).where(
+        t.queue.c.account_id == t.agent_skills.c.account_id, t.queue.c.skill_id == t.agent_skills.c.skill_id)
+        .exists())
+    agents = await conn.execute(
+        select(t.agents.c.id).distinct().join(t.agent_skills, t.agent_skills.c.agent_id == t.agents.c.id).where(
+            t.agents.c.active.is_(True), t.agents.c.status == Status.ONLINE.value,
+            or_(t.agents.c.capacity.is_(None), t.agents.c.load < t.agents.c.capacity), queued)
+        .order_by(t.agents.c.id))
+    found: list[str] = []
+    for (agent_id,) in agents:
+        found += await heads_for(conn, agent_id, lock=False)
+    return list(dict.fromkeys(found))

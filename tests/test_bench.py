@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tempfile
 
-from switchboard.bench import BILLABLE, run_bench
+from switchboard.bench import BILLABLE, extra, run_bench
 
 TARGET_ROWS = [
     "conversations done/s, c=5", "with the server's SQLite file, c=5", "server CPU / conversation",
@@ -36,6 +36,7 @@ def _first_number(text: str) -> float:
 
 async def test_bench_prints_every_target_against_the_floor_of_the_same_run(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the bench makes its folder
+    monkeypatch.setattr(extra, "IDLE_WINDOW", 1.0)  # the idle windows, with and without conversations open
     report = await run_bench(conversations=10, concurrency=5, floor=10, open_count=20, hops=3, on_file=True)
     table = capsys.readouterr().out
 
@@ -70,4 +71,5 @@ async def test_bench_prints_every_target_against_the_floor_of_the_same_run(capsy
     assert 0 < report.transfers.update_bytes < report.transfers.state_bytes, "an update answers compactly"
     assert report.transfers.replay_ms > 0 and report.transfers.largest_run_bytes > 0
     assert report.open.count == 20 and report.open.rss_mb > 0 and report.open.queued_actions_per_5min <= 1
+    assert report.open.idle_floor.worker > 0 and report.open.idle_seconds == 1.0
     assert list(tmp_path.iterdir()) == [], "the bench removes its folder"

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -114,11 +114,29 @@ async def test_r8_1_a_terminated_conversation_gives_back_its_slot_within_a_bound
     counts = await sweep(acme)
     assert counts["checked"] == 2 and counts["freed"] == 1 and counts["unknown"] == 0
     assert await closed_at(acme.store, acme.started[0]) is not None  # its books are closed: fenced
-    # Woken by the sweep (the queue's own re-check is 30 s away): the slot went to the next in line.
+    # Woken by the sweep (the queue's own re-check is minutes away): the slot went to the next in line.
     await acme.offered(waiting, "ann")
     assert await held_by(acme.store, "ann") == [acme.started[1]]
     assert await load_of(acme.store, "ann") == 1
     assert await presence.queue_length(acme.store, SALES) == 0
+
+
+async def test_r2_3_a_lost_wake_up_is_sent_again_by_the_reconcilers_sweep(acme):
+    """Issue 14: a queued conversation's own safety net waits minutes, because the sweep wakes
+    whoever an online agent has room for. Ann comes online in the store but the wake-up is lost
+    (as if the worker died between the commit and the signal): the conversation stays queued
+    until the next sweep, which offers it to her; a second sweep finds nothing to wake."""
+    await acme.set_status("ann", "offline")
+    handle = await acme.start("acme", "sales")
+    await acme.wait_for(handle, lambda v: v["status"] == "queued")
+    async with acme.store.transaction() as conn:  # online, and no wake-up sent
+        await conn.execute(update(t.agents).where(t.agents.c.id == "ann").values(status="online"))
+    await asyncio.sleep(0.5)
+    assert (await acme.state(handle))["status"] == "queued", "nobody told it"
+    counts = await sweep(acme)
+    assert counts["woken"] == 1 and counts["freed"] == 0
+    await acme.offered(handle, "ann")
+    assert (await sweep(acme))["woken"] == 0, "ann has no room left, and nobody else waits"
 
 
 async def test_r8_1_a_cancelled_conversation_gives_back_its_slot(acme):
@@ -153,7 +171,7 @@ async def test_r8_1_running_conversations_keep_their_slot_and_queue_place(acme):
     queued = await acme.start("acme", "sales")
     await acme.wait_for(queued, lambda v: v["status"] == "queued")
     counts = await sweep(acme, limit=1)  # one conversation per page: the sweep pages through both
-    assert counts == {"checked": 2, "freed": 0, "unknown": 0, "next": None}
+    assert counts == {"checked": 2, "freed": 0, "unknown": 0, "woken": 0, "next": None}
     assert (await acme.state(offered))["status"] == "offered"
     assert await held_by(acme.store, "ann") == [acme.started[0]]
     assert await presence.queue_length(acme.store, SALES) == 1
@@ -197,8 +215,9 @@ async def test_r8_1_a_conversation_whose_workflow_cannot_be_described_is_left_fo
     await acme.offered(handle, "ann")
     await handle.terminate("stuck")
     blind = Stack(client=acme.client, store=acme.store, task_queue=f"tq-{uuid.uuid4().hex[:10]}")
+    reconcile = ReconcileActivities(acme.store, _Unreachable())
     async with Worker(acme.client, task_queue=blind.task_queue, workflows=[Reconciler],
-                      activities=[ReconcileActivities(acme.store, _Unreachable()).reconcile]):
+                      activities=[reconcile.reconcile, reconcile.wake_waiting]):
         counts = await sweep(blind)
     assert (counts["checked"], counts["freed"], counts["unknown"]) == (1, 0, 1)
     assert await load_of(acme.store, "ann") == 1  # not freed on a guess

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.selection import Candidate, eligible, queue_order, ranked, select_agent
+from routing.selection import Candidate, eligible, queue_order, ranked, recheck_after, select_agent
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 
@@ -180,3 +180,19 @@ def test_property_r2_3_queue_order(queued: list[tuple[int, datetime, str]]) -> N
     order = sorted(queued, key=lambda q: queue_order(*q))
     for (p1, w1, _), (p2, w2, _) in zip(order, order[1:]):
         assert p1 > p2 or (p1 == p2 and w1 <= w2)
+
+
+def test_r2_3_the_safety_net_waits_minutes_unless_someone_passed_on_it() -> None:
+    """Issue 14: 1,000 queued conversations cost nothing measurable while they wait. Wake-ups do
+    the work and the reconciler re-sends a lost one each minute, so a conversation nobody passed
+    on first looks again by itself after 5 min; one an agent passed on (no wake-up brings that
+    agent back) after 30 s. Both back off to every 30 min, however long the wait."""
+    minutes = [recheck_after(n).total_seconds() / 60 for n in range(6)]
+    assert minutes == [5, 10, 20, 30, 30, 30]
+    passed = [recheck_after(n, passed=True).total_seconds() / 60 for n in range(8)]
+    assert passed == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert recheck_after(10**6) == recheck_after(10**6, passed=True) == timedelta(minutes=30)
+    first_hour, waited, checks = 3600, 0.0, 0
+    while (waited := waited + recheck_after(checks).total_seconds()) <= first_hour:
+        checks += 1
+    assert 2 * checks / 12 <= 0.5, "a timer and a route per re-check: at most one action per 10 minutes"

@@ -317,7 +317,7 @@ class Simulation:
             c.rechecks = 0
         c.status, c.key, c.queued_in = "queued", self._key(c), skill
         skill.enqueue(c.key, c)
-        self._deadlines(c, recheck_after(c.rechecks).total_seconds())  # the engine's safety net
+        self._deadlines(c, recheck_after(c.rechecks, passed=bool(c.excluded)).total_seconds())  # the engine's net
 
     def _offer(self, c: Conversation, agent: SimAgent, skill: SimSkill) -> None:
         agent.take()

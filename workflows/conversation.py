@@ -216,7 +216,7 @@ class Conversation(Commands):
                 s.record(now, "queued", reason="no eligible agent has room")
                 s.rechecks = 0
             s.status, s.waiting = "queued", True
-            s.recheck_at = now + recheck_after(s.rechecks)
+            s.recheck_at = now + recheck_after(s.rechecks, passed=bool(s.excluded))
 
     async def _wait(self) -> None:
         """Sleep until something changes (a command, a move, a wake-up, a close) or the next

@@ -1,7 +1,9 @@
 """The ``Reconciler`` workflow: one sweep over the store's open conversations (SPEC R8.1).
 
 A Temporal Schedule starts it every ``SWITCHBOARD_RECONCILE_EVERY`` (``service.reconciler``),
-so slots come back by Temporal's clock, not a cron of ours. Each page is one ``reconcile``
+so slots come back by Temporal's clock, not a cron of ours. Its last step wakes queued
+conversations an agent has room for: a lost wake-up waits one sweep, not a conversation's own
+safety net (which therefore backs off in minutes, ``routing.selection.recheck_after``). Each page is one ``reconcile``
 activity; a sweep longer than ``PAGES_PER_RUN`` pages continues as new from where it stopped, so
 its history stays bounded however many conversations are open.
 """
@@ -42,6 +44,14 @@ class Reconciler:
                 heartbeat_timeout=PAGE_HEARTBEAT, retry_policy=PAGE_RETRY)
             total += swept
             if swept.next is None:
-                return total
+                return await self._wake_waiting(total)
             page = page.model_copy(update={"after": swept.next})
         workflow.continue_as_new(args=[page, total])
+
+    async def _wake_waiting(self, total: Swept) -> Swept:
+        """The sweep's last step: queued conversations an agent has room for (a lost wake-up)."""
+        if not workflow.patched("wake-waiting"):  # a sweep that began before this step existed
+            return total
+        woken = await workflow.execute_activity_method(
+            ReconcileActivities.wake_waiting, start_to_close_timeout=PAGE_TIMEOUT, retry_policy=PAGE_RETRY)
+        return total.model_copy(update={"woken": woken})

@@ -18,7 +18,7 @@ from service.conversations import command as send_command
 from service.conversations import start as start_conversation
 from routing.directory import SkillRef
 from store import Store, presence
-from switchboard.bench.figures import History, Latency, OpenRun, Transfers
+from switchboard.bench.figures import Cpu, History, Latency, OpenRun, Transfers
 from switchboard.bench.runs import OFFER_WAIT, UNLOADED_RUNS, WARM_UP, Bench
 from switchboard.bench.world import DESK, OWNER, POLL, QUEUE, SKILL, at_concurrency, event_name, rss_mb
 from worker import RUNNER
@@ -109,6 +109,7 @@ async def open_conversations(bench: Bench, store: Store, count: int, concurrency
             conversation_id=f"bench-{bench.tag}-open-{n}", account=QUEUE, skill=SKILL, channel="web",
             customer=f"cust-{n}"), bench.task_queue)
 
+    idle_floor = await _idle(bench)  # the same window with nothing open: the floor
     await at_concurrency(start, count, concurrency)
     deadline = time.perf_counter() + OFFER_WAIT + count / 10
     while await presence.queue_length(store, SkillRef(account=QUEUE, skill=SKILL)) < count:  # every step done
@@ -116,17 +117,23 @@ async def open_conversations(bench: Bench, store: Store, count: int, concurrency
             raise RuntimeError(f"{count} conversations were not all queued in time")
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)  # the workflow tasks after the last steps
-    before = bench.cpu.now()
-    await asyncio.sleep(IDLE_WINDOW)
-    idle = bench.cpu.since(before).per(1)
-    idle.server, idle.worker = idle.server / IDLE_WINDOW, idle.worker / IDLE_WINDOW
+    idle = await _idle(bench)
     rss = rss_mb()
     for n in range(WARM_UP):
         await bench.converse(OWNER, f"bench-{bench.tag}-open-warm-{n}", "cust-open")
     offers = [(await bench.converse(OWNER, f"bench-{bench.tag}-open-seq-{n}", "cust-open")).offer_latency
               for n in range(UNLOADED_RUNS)]
-    return OpenRun(count=count, rss_mb=rss, idle_cpu=idle, idle_seconds=IDLE_WINDOW, offer=Latency(offers),
+    return OpenRun(count=count, rss_mb=rss, idle_cpu=idle, idle_floor=idle_floor, idle_seconds=IDLE_WINDOW,
+                   offer=Latency(offers),
                    queued_actions_per_5min=queued_actions_per_5min())
+
+
+async def _idle(bench: Bench) -> Cpu:
+    """CPU per second of the server and of this process over ``IDLE_WINDOW`` with nothing asked."""
+    before = bench.cpu.now()
+    await asyncio.sleep(IDLE_WINDOW)
+    used = bench.cpu.since(before)
+    return Cpu(server=used.server / IDLE_WINDOW, worker=used.worker / IDLE_WINDOW)
 
 
 def queued_actions_per_5min(hours: float = 1.0) -> float:

@@ -137,6 +137,7 @@ class OpenRun:
     count: int
     rss_mb: float  # worker RSS with them open
     idle_cpu: Cpu  # per second of an idle window with them open
+    idle_floor: Cpu  # per second of the same window before they were started (nothing open)
     idle_seconds: float
     offer: Latency  # a new conversation's start->offer, one at a time, with them open
     queued_actions_per_5min: float  # of one queued conversation over its first hour (its timer schedule)

@@ -6,6 +6,7 @@ import textwrap
 
 import psutil
 
+from routing.selection import recheck_after
 from switchboard.bench import figures as f
 from switchboard.bench.figures import BILLABLE, Report
 from switchboard.bench.runs import UNLOADED_RUNS, WARM_UP
@@ -101,9 +102,10 @@ def _target_lines(r: Report) -> list[str]:
         bound(f"worker RSS, {o.count} open", o.rss_mb, f"{o.rss_mb:.0f} MB", f.TARGET_OPEN_RSS_MB, " MB")
         ratio(f"start->offer p50, {o.count} open", _ms(o.offer.p(50)), o.offer.p(50) / routed.unloaded.p(50),
               f"unloaded conversation ({_ms(routed.unloaded.p(50))})", f.TARGET_OPEN_P50)
+        first = recheck_after(0).total_seconds() / 60
         rows.append((f"idle CPU, {o.count} queued", f"{o.idle_cpu.server * 100:.1f}% + {o.idle_cpu.worker * 100:.1f}%",
-                     f"of a core, server + worker, {o.idle_seconds:g} s (their first re-checks: 30 s, 1, 2 min)",
-                     "", ""))
+                     f"of a core, server + worker, {o.idle_seconds:g} s; nothing open: {o.idle_floor.server * 100:.1f}%"
+                     f" + {o.idle_floor.worker * 100:.1f}% (first re-check after {first:g} min)", "", ""))
         bound("actions / 5 min, one queued (1st hour)", o.queued_actions_per_5min, f"{o.queued_actions_per_5min:.2f}",
               f.TARGET_QUEUED_ACTIONS_PER_5MIN)
     bound(f"replay of a run, {t.hops} transfers", t.replay_ms, f"{t.replay_ms:.0f} ms", f.TARGET_REPLAY_MS, " ms")
