@@ -21,7 +21,7 @@ from service.config import Settings, reconcile_every
 from service.metrics import Exporter, telemetry_runtime
 from service.ops_server import serve
 from switchboard import dev_web
-from switchboard.devserver import start_dev_server, stop, wait_for_port
+from switchboard.devserver import start_dev_server, stop, wait_until_serving
 from service.reconciler import schedule_reconciler
 from service.temporal import connect
 from worker import build_worker
@@ -63,7 +63,7 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
         server = start_dev_server(port=port, ui_port=ui_port, db_file=str(data / "temporal.db"),
                                   namespace=settings.namespace, log_file=str(data / "temporal.log"),
                                   die_with_parent=True)
-        await wait_for_port(port, server)
+        await wait_until_serving(port, server)
         runtime, buffer = telemetry_runtime()  # the worker's metrics (README "Metrics")
         client = await _connect(settings, address, runtime)
         async with build_worker(client, store, settings.task_queue), contextlib.AsyncExitStack() as web, \

@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from temporalio.client import Client
+from temporalio.service import RPCError
+
 from workflows import search_attributes as sa
 
 # One task-queue partition keeps latency tight on a single machine (DESIGN "Servers").
@@ -60,19 +63,24 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-async def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+async def wait_until_serving(port: int, process: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+    """Until the dev server on ``port`` answers a client: it listens a moment before its frontend
+    is healthy ("Frontend is not healthy yet"), longer on a loaded machine."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    last: Exception | None = None
     while loop.time() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the Temporal dev server exited with code {process.returncode}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
+            await Client.connect(f"127.0.0.1:{port}")  # asks the frontend for its system info
             return
-        except OSError:
+        except (OSError, RuntimeError, RPCError) as exc:
+            last = exc
             await asyncio.sleep(0.2)
-    raise RuntimeError(f"the Temporal dev server did not listen on port {port} within {timeout:g}s")
+    raise RuntimeError(f"the Temporal dev server did not serve on port {port} within {timeout:g}s ({last})")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -36,7 +36,7 @@ from service import conversations
 from service.config import Settings
 from service.temporal import connect
 from store import Store, directory as store_directory
-from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
+from switchboard.devserver import free_port, start_dev_server, stop, wait_until_serving
 from whatif.people import SimAgent
 from whatif.report import p90
 from whatif.conversation import Conversation
@@ -204,7 +204,7 @@ async def run_live(directory: Directory, traffic: Traffic, *, count: int, speed:
         server = start_dev_server(port=port, ui_port=None, db_file=None, die_with_parent=True)
         store = None
         try:
-            await wait_for_port(port, server)
+            await wait_until_serving(port, server)
             store = await Store.open(f"sqlite+aiosqlite:///{db_file}")
             await store_directory.save(store, directory)
             settings = Settings(temporal_address=f"127.0.0.1:{port}", namespace="default",

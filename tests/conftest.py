@@ -32,7 +32,7 @@ from temporalio.worker import Worker
 from routing.model import StartConversation
 from store import Store, directory, presence
 from service import conversations
-from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
+from switchboard.devserver import free_port, start_dev_server, stop, wait_until_serving
 from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
@@ -45,7 +45,7 @@ async def dev_env() -> AsyncIterator[Client]:
     port = free_port()
     server = start_dev_server(port=port, ui_port=None, db_file=None, die_with_parent=True)
     try:
-        await wait_for_port(port, server)
+        await wait_until_serving(port, server)
         yield await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
     finally:
         stop(server)

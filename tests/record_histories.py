@@ -32,7 +32,7 @@ from store import Store, directory, presence
 from store import heroes as stored_heroes
 from service import conversations, heroes
 from workflows.state import ConversationState
-from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
+from switchboard.devserver import free_port, start_dev_server, stop, wait_until_serving
 from worker import build_worker
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -315,7 +315,7 @@ async def main(names: list[str]) -> None:
     port = free_port()
     server = start_dev_server(port=port, ui_port=None, db_file=None, die_with_parent=True)
     try:
-        await wait_for_port(port, server)
+        await wait_until_serving(port, server)
         client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
         with tempfile.TemporaryDirectory() as folder:
             for name in names or SCENARIOS:

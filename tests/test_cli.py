@@ -104,7 +104,9 @@ async def shell(stack, dev_env: Client, tmp_path: Path) -> Shell:
 @pytest.fixture
 async def shop(stack) -> str:
     """A loaded account with a name of its own (visibility queries on the shared server see only
-    this test's conversations): skill ``sales``, ``ann`` online, ``bob`` offline."""
+    this test's conversations): skill ``sales``, ``ann`` online, ``bob`` offline. Offers last 10
+    min: a test of several CLI runs (a process each, seconds on a loaded machine) never sees one
+    expire and move the conversation under it."""
     name = f"shop-{uuid.uuid4().hex[:8]}"
     await stack.load(f"""\
 accounts:
@@ -112,7 +114,7 @@ accounts:
     brand: {{name: Shop {name}}}
     timezone: Europe/Paris
     skills:
-      - id: sales
+      - {{id: sales, accept_timeout: 10m}}
     agents:
       - {{id: ann, skills: [sales], capacity: 2, status: online}}
       - {{id: bob, skills: [sales], capacity: 2}}

@@ -23,7 +23,7 @@ from switchboard.bench.figures import Pair, Report
 from switchboard.bench.runs import UNLOADED_RUNS, Bench
 from switchboard.bench.table import render
 from switchboard.bench.world import CpuMeter, OfferWatch, bench_directory, progress, rss_mb
-from switchboard.devserver import free_port, start_dev_server, stop, wait_for_port
+from switchboard.devserver import free_port, start_dev_server, stop, wait_until_serving
 from worker import build_worker
 
 
@@ -38,7 +38,7 @@ async def session(tmp: Path, now: datetime, concurrency: int, *, server_db: Path
                               die_with_parent=True)
     store: Store | None = None
     try:
-        await wait_for_port(port, server)
+        await wait_until_serving(port, server)
         store = await Store.open(f"sqlite+aiosqlite:///{db_file}")
         await directory.save(store, directory.parse_text(bench_directory(concurrency, now), "bench-directory"))
         settings = Settings(temporal_address=f"127.0.0.1:{port}", namespace="default",

@@ -19,7 +19,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from switchboard.devserver import _die_with_parent, free_port, start_dev_server, stop, wait_for_port
+from switchboard.devserver import _die_with_parent, free_port, start_dev_server, stop, wait_until_serving
 
 BIN = Path(sys.executable).parent
 
@@ -46,7 +46,7 @@ class Stack:
     async def start_server(self) -> None:
         self.server = start_dev_server(port=self.port, ui_port=None, db_file=str(self.folder / "temporal.db"),
                                        log_file=str(self.folder / "temporal.log"), die_with_parent=True)
-        await wait_for_port(self.port, self.server)
+        await wait_until_serving(self.port, self.server)
 
     async def restart_server(self, sig: signal.Signals, pause: float) -> None:
         """Stop the server with ``sig`` and start it again on the same port and file."""
