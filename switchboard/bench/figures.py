@@ -92,9 +92,10 @@ class Routed:
     history: History
     accepts: int  # accept updates sent in the loaded run
     early_accepts: int  # of which refused because the workflow had not yet taken the offer in
-    cpu: Cpu  # per conversation, in the loaded run
+    cpu: Cpu  # per conversation, in the loaded run (the offer watch's reads left out of the worker's)
     start_call: Latency  # the start call alone, unloaded (the gateway's comparison)
     accept_call: Latency  # the accept update alone, unloaded
+    watch_cpu: float = 0.0  # seconds per conversation the offer watch's reads cost this process (not counted)
 
 
 @dataclass

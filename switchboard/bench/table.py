@@ -173,6 +173,8 @@ def _legend_lines(r: Report) -> list[str]:
         f"unloaded: one at a time, {UNLOADED_RUNS} runs after {WARM_UP} warm-ups (so p95 and p99 are the two "
         f"slowest); c={c}: {c} in flight over all the runs.",
         "CPU: user + system seconds of the dev server process and of this process (worker, clients and bench "
-        f"together) over the c={c} run, divided by the workflows it completed.",
+        f"together) over the c={c} run, divided by the workflows it completed; the conversations' worker CPU "
+        f"leaves out the offer watch's reads ({_ms(r.routed.watch_cpu)} per conversation, measured on its "
+        "thread: a workspace is another process, and the floor has none).",
         "billable actions: history events of the types " + ", ".join(BILLABLE) + ".",
     ) for line in _wrapped(text)]

@@ -95,10 +95,13 @@ def bench_directory(concurrency: int, now: datetime) -> str:
 
 
 class OfferWatch:
-    """Sees offers as an agent workspace does: a ``holds`` row, read every ``POLL`` seconds."""
+    """Sees offers as an agent workspace does: a ``holds`` row, read every ``POLL`` seconds. A
+    workspace is another process; ``cpu`` is what its reads cost this one (seconds of this thread),
+    so that the worker's figure can leave it out."""
 
     def __init__(self, db_file: Path) -> None:
         self._db_file = db_file
+        self.cpu = 0.0
         self._waiting: dict[str, asyncio.Future[tuple[str, float]]] = {}
         self._db: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -126,12 +129,14 @@ class OfferWatch:
     async def _poll(self) -> None:
         while True:
             if self._waiting:
+                began = time.thread_time()  # nothing in here yields: all of it is this read's
                 rows = self._db.execute("SELECT conversation_id, agent_id FROM holds").fetchall()
                 now = time.perf_counter()
                 for conversation_id, agent in rows:
                     seen = self._waiting.pop(conversation_id, None)
                     if seen is not None and not seen.done():
                         seen.set_result((agent, now))
+                self.cpu += time.thread_time() - began
             await asyncio.sleep(POLL)
 
 
