@@ -36,6 +36,7 @@ from switchboard.devserver import free_port, start_dev_server, stop, wait_until_
 from worker import build_worker
 
 HISTORIES = Path(__file__).parent / "histories"
+RECONCILER = HISTORIES / "reconciler"  # the Reconciler workflow's corpus
 TASK_QUEUE = "switchboard-replay"
 
 DIRECTORY = """
@@ -309,6 +310,22 @@ async def record(name: str, client: Client, folder: Path) -> str:
         await store.close()
 
 
+async def record_sweep(client: Client, folder: Path) -> str:
+    """One ``Reconciler`` sweep (its pages, then the wake-up of what waits for room)."""
+    store = await Store.open(f"sqlite+aiosqlite:///{folder / 'reconciler.db'}")
+    try:
+        await directory.save(store, directory.parse_text(DIRECTORY, "replay-directory"))
+        async with build_worker(client, store, TASK_QUEUE), asyncio.timeout(60):
+            handle = await client.start_workflow("Reconciler", id="reconciler-sweep", task_queue=TASK_QUEUE)
+            swept = await handle.result()
+        history = await handle.fetch_history()
+        RECONCILER.mkdir(exist_ok=True)
+        (RECONCILER / "sweep.json").write_text(history.to_json())
+        return f"{swept}, {len(history.events)} events"
+    finally:
+        await store.close()
+
+
 async def main(names: list[str]) -> None:
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)  # R1.3's refusal is expected
     HISTORIES.mkdir(exist_ok=True)
@@ -318,8 +335,10 @@ async def main(names: list[str]) -> None:
         await wait_until_serving(port, server)
         client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
         with tempfile.TemporaryDirectory() as folder:
-            for name in names or SCENARIOS:
-                print(f"{name}: {await record(name, client, Path(folder))}")
+            for name in names or [*SCENARIOS, "reconciler"]:
+                recorded = await (record_sweep(client, Path(folder)) if name == "reconciler"
+                                  else record(name, client, Path(folder)))
+                print(f"{name}: {recorded}")
     finally:
         stop(server)
 

@@ -24,10 +24,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.conversation import Conversation
+from workflows.reconciler import Reconciler
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 V0_1 = sorted((Path(__file__).parent / "histories" / "v0.1").glob("*.json"))
 V0_2 = sorted((Path(__file__).parent / "histories" / "v0.2").glob("*.json"))
+SWEEPS = sorted((Path(__file__).parent / "histories" / "reconciler").glob("*.json"))
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -41,7 +43,14 @@ def replayer(workflow_class: type) -> Replayer:
 
 
 def test_histories_are_recorded():
-    assert len(HISTORIES) >= 10, "run `make histories` to record them"
+    assert len(HISTORIES) >= 10 and SWEEPS, "run `make histories` to record them"
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+async def test_recorded_reconciler_sweep_replays(path: Path):
+    """The sweep's wake-up step (``workflow.patched("wake-waiting")``) on a recorded sweep."""
+    result = await replayer(Reconciler).replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
