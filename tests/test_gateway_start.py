@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from test_gateway import world  # noqa: F401  (the fixture)
+from test_gateway import _directory, world  # noqa: F401  (world: the fixture)
 from workflows.conversation import workflow_id
 
 
@@ -37,3 +37,14 @@ async def test_r1_2_a_start_meeting_another_accounts_running_id_starts_nothing_a
     assert (after.run_id, after.status) == (before.run_id, before.status)
     view = await world.stack.state(world.stack.handle(conversation_id))
     assert (view["account"], view["customer"]) == (world.acme, "cust-1")
+
+
+async def test_r1_3_a_start_for_a_disabled_skill_is_422_naming_the_skill_and_starts_nothing(world):
+    await world.stack.load(_directory(world.n).replace("      - id: other\n", "      - id: other\n        enabled: false\n"))
+    conversation_id = f"g-{uuid.uuid4().hex[:12]}"
+    refused = await world.call("web", "POST", "/conversations", {
+        "conversation_id": conversation_id, "account": world.acme, "skill": "other", "channel": "web",
+        "customer": "cust-1"})
+    assert refused.status_code == 422 and refused.json()["error"] == "SkillDisabled", refused.text
+    assert refused.json()["field"] == "skill"
+    assert not [w async for w in world.stack.client.list_workflows(f"WorkflowId = '{workflow_id(conversation_id)}'")]
