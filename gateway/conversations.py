@@ -42,7 +42,7 @@ async def start(body: StartBody, response: Response, party: Caller, gw: Gw) -> S
         raise forbidden("only a channel gateway (or an admin) starts conversations")
     if not has_part_in(party, body.account):
         raise forbidden(f"{party.id} does not serve account {body.account!r}", field="account")
-    async with gw.store.engine.connect() as conn:
+    async with gw.store.one_read() as conn:
         await directory.owner_of(conn, body.account, body.skill)  # R1.3: refused here, nothing half-made
     try:  # the start first: a new conversation (the common case) costs no look beforehand
         await conversations.start(gw.client, body, gw.task_queue, join_running=False)

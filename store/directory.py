@@ -280,7 +280,7 @@ async def skill(conn: AsyncConnection, account_id: str, skill_id: str) -> Skill 
 
 async def owner_of(conn: AsyncConnection, account_id: str, skill_id: str) -> tuple[Account, Skill]:
     """The owner account and skill of a start, or a refusal naming the bad field (SPEC R1.3); one
-    query (the gateway asks on every start)."""
+    query (the gateway asks on every start, in a ``Store.one_read``)."""
     row = (await conn.execute(
         select(t.accounts.c.config.label("account"), t.skills.c.config.label("skill"))
         .select_from(t.accounts.outerjoin(t.skills, and_(t.skills.c.account_id == t.accounts.c.id,

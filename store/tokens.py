@@ -71,6 +71,6 @@ async def resolve(store: Store, token: str) -> Party | None:
                  t.gateways, and_(principal.startswith(rights.GATEWAY_PREFIX, autoescape=True),
                                   t.gateways.c.name == func.substr(principal, len(rights.GATEWAY_PREFIX) + 1))))
              .where(t.tokens.c.hash == _digest(token), t.tokens.c.revoked_at.is_(None)))
-    async with store.engine.connect() as conn:
+    async with store.one_read() as conn:
         row = (await conn.execute(query)).first()
     return rights.party_of(row.principal, row) if row else None

@@ -83,6 +83,20 @@ async def check_r1_3_the_owner_of_a_start_or_the_field_that_is_wrong(url: str) -
         await store.close()
 
 
+async def test_a_read_of_one_statement_opens_no_transaction_on_sqlite(tmp_path: Path) -> None:
+    """``Store.one_read`` (the two reads above) holds no snapshot: no BEGIN, so no round trips for it."""
+    store = await Store.open(_url(tmp_path))
+    try:
+        await directory.save(store, directory.parse_text(DIRECTORY, "tokens"))
+        for opened, in_transaction in ((store.one_read, False), (store.engine.connect, True)):
+            async with opened() as conn:
+                account, _ = await directory.owner_of(conn, "acme", "sales")
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert (account.brand.name, driver.in_transaction) == ("Acme Motors", in_transaction), opened
+    finally:
+        await store.close()
+
+
 def _url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'tokens.db'}"
 
