@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HERE = Path(__file__).parent
 PAGES = {"/": "agent.html", "/manager": "manager.html", "/chat": "chat.html"}
@@ -37,33 +35,17 @@ def install(app: FastAPI) -> None:
     """Mount the static assets at ``/web``, serve the pages, and keep the API docs to this origin."""
     app.mount("/web", StaticFiles(directory=HERE / "static"), name="web")
 
-    app.add_middleware(DocsPolicy)
+    @app.middleware("http")
+    async def docs_policy(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path in DOCS:
+            response.headers["Content-Security-Policy"] = DOCS_POLICY
+        return response
 
     router = APIRouter(include_in_schema=False)
     for path, page in PAGES.items():
         router.add_api_route(path, _page(page), methods=["GET"], name=f"page_{page.removesuffix('.html')}")
     app.include_router(router)
-
-
-class DocsPolicy:
-    """The API docs' Content-Security-Policy. Pure ASGI: every other request, event streams
-    included, passes straight through (an ``@app.middleware`` runs each in a task of its own and
-    copies its body through a stream: a few milliseconds on every API call)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in DOCS:
-            await self.app(scope, receive, send)
-            return
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["Content-Security-Policy"] = DOCS_POLICY
-            await send(message)
-
-        await self.app(scope, receive, sending)
 
 
 def _page(name: str):
