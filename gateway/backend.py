@@ -19,6 +19,7 @@ class Backend:
     timeout: timedelta = timedelta(seconds=10)  # a query or command with no worker to answer: 503 after this
 
 
-def backend(request: Request) -> Backend:
-    """FastAPI dependency: the app's backend (set by ``create_app`` or its lifespan)."""
+async def backend(request: Request) -> Backend:
+    """FastAPI dependency: the app's backend (set by ``create_app`` or its lifespan). Async: FastAPI
+    runs a plain function dependency on its thread pool, a hop to a thread and back on every request."""
     return request.app.state.backend

@@ -42,35 +42,32 @@ async def start(body: StartBody, response: Response, party: Caller, gw: Gw) -> S
         raise forbidden("only a channel gateway (or an admin) starts conversations")
     if not has_part_in(party, body.account):
         raise forbidden(f"{party.id} does not serve account {body.account!r}", field="account")
-    async with gw.store.engine.connect() as conn:
+    async with gw.store.one_read() as conn:
         await directory.owner_of(conn, body.account, body.skill)  # R1.3: refused here, nothing half-made
-    started = Started(conversation_id=body.conversation_id, workflow_id=workflow_id(body.conversation_id),
-                      created=False)
-    if await _running(gw, body):
-        response.status_code = 200
-        return started
-    try:
-        await conversations.start(gw.client, body, gw.task_queue)
-    except WorkflowAlreadyStartedError:  # closed between the look and the start
-        raise _id_used(body.conversation_id) from None
-    return started.model_copy(update={"created": True})
+    try:  # the start first: a new conversation (the common case) costs no look beforehand
+        await conversations.start(gw.client, body, gw.task_queue, join_running=False)
+        created = True
+    except WorkflowAlreadyStartedError:  # the id is in use: running already (200), or refused (409)
+        await _running_already(gw, body)
+        response.status_code, created = 200, False
+    return Started(conversation_id=body.conversation_id, workflow_id=workflow_id(body.conversation_id),
+                   created=created)
 
 
-async def _running(gw: Gw, body: StartBody) -> bool:
-    """Is this conversation running already? Refuses an id another account's conversation has, or
-    a closed one's: ids are never reused (R1.2)."""
+async def _running_already(gw: Gw, body: StartBody) -> None:
+    """The start met a conversation with this id: fine when it is this account's and running;
+    refuses an id another account's conversation has, or a closed one's: ids are never reused (R1.2)."""
     try:
         described = await gw.client.get_workflow_handle(workflow_id(body.conversation_id)).describe(
             rpc_timeout=gw.timeout)
     except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return False
+        if exc.status is RPCStatusCode.NOT_FOUND:  # it ended and is gone since: still never reused
+            raise _id_used(body.conversation_id) from None
         raise from_rpc(exc, f"conversation {body.conversation_id!r}") from None
     if described.typed_search_attributes.get(sa.OWNER_ACCOUNT) != body.account:
         raise ApiError(409, "IdTaken", f"conversation id {body.conversation_id!r} is taken", field="conversation_id")
     if described.status is not WorkflowExecutionStatus.RUNNING:
         raise _id_used(body.conversation_id)
-    return True
 
 
 def _id_used(conversation_id: str) -> ApiError:

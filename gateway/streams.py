@@ -85,8 +85,8 @@ class _Counted(EventSourceResponse):
             self._streams.closed(self._principal)
 
 
-def streams(request: Request) -> Streams:
-    """FastAPI dependency: the app's stream counter (set by ``create_app``)."""
+async def streams(request: Request) -> Streams:
+    """FastAPI dependency: the app's stream counter (set by ``create_app``); async as ``backend``."""
     return request.app.state.streams
 
 

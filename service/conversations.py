@@ -21,17 +21,21 @@ UPDATE_ATTEMPTS = 5  # an update aborted with the task that would have closed th
 UPDATE_RETRY_PAUSE = 0.05  # seconds before the first resend, doubling
 
 
-async def start(client: Client, start: StartConversation, task_queue: str) -> WorkflowHandle:
+async def start(client: Client, start: StartConversation, task_queue: str, *,
+                join_running: bool = True) -> WorkflowHandle:
     """Start a conversation, or return the running one with that id (SPEC R1.2).
 
     Ids are never reused after close, so a late channel event cannot reopen a conversation. The
-    owner's search attributes are set with the start, which saves the workflow an upsert.
+    owner's search attributes are set with the start, which saves the workflow an upsert. With
+    ``join_running=False`` a running one is refused as well (``WorkflowAlreadyStartedError``), so
+    a caller that must tell new from running (the gateway's 201 and 200) learns it from the start.
     """
     return await client.start_workflow(
         "Conversation", args=[start.model_dump(mode="json")], id=workflow_id(start.conversation_id),
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_conflict_policy=(WorkflowIDConflictPolicy.USE_EXISTING if join_running
+                            else WorkflowIDConflictPolicy.FAIL),
         # The first workflow task comes back in the start's answer when a worker of this task
         # queue shares the client (``switchboard dev``, the bench); elsewhere it is a no-op.
         request_eager_start=True,

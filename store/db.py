@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 DEFAULT_URL = "sqlite+aiosqlite:///switchboard.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "switchboard_write"  # execution option of write transactions (SQLite: BEGIN IMMEDIATE)
+_ONE_READ = "switchboard_one_read"  # ... of a read of one statement (SQLite: no BEGIN at all)
 
 # PostgreSQL aborts one of two transactions that wait on each other's rows (deadlock_detected),
 # as two routes do when each frees one agent and reserves the other; run again, it goes through.
@@ -116,6 +117,15 @@ class Store:
                 async with conn.begin():
                     yield conn
 
+    @asynccontextmanager
+    async def one_read(self) -> AsyncIterator[AsyncConnection]:
+        """A read of one statement (the gateway's token lookup and start check, on every request).
+        On SQLite it opens no transaction: one statement is its own snapshot, and the BEGIN would
+        cost round trips to the driver's thread."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{_ONE_READ: True})
+            yield conn
+
     async def close(self) -> None:
         await self.engine.dispose()
 
@@ -183,4 +193,6 @@ def _immediate_transactions(engine: AsyncEngine) -> None:
     def _on_begin(connection) -> None:
         # Writers take the write lock up front, so two of them queue rather than one failing on a
         # lock upgrade; readers do not take it at all.
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(_WRITE) else "BEGIN")
+        options = connection.get_execution_options()
+        if not options.get(_ONE_READ):
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE) else "BEGIN")

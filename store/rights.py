@@ -6,6 +6,7 @@ the role the directory gives it), ``gateway:<name>`` (a channel gateway) or ``ad
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,34 +24,49 @@ _GATEWAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 async def agent_party(conn: AsyncConnection, agent_id: str) -> Party:
     """An agent as a caller, or a refusal naming them (unknown, deactivated)."""
-    row = (await conn.execute(select(t.agents).where(t.agents.c.id == agent_id))).first()
+    row = (await conn.execute(select(*AGENT).where(t.agents.c.id == agent_id))).first()
     if row is None:
         raise unknown("agent", agent_id)
+    return _agent(row)
+
+
+# What ``party_of`` reads of a principal's rows: selected by ``principal`` here, and joined to the
+# token by ``store.tokens.resolve`` (one round trip per request).
+AGENT = (t.agents.c.id, t.agents.c.account_id, t.agents.c.config, t.agents.c.active)
+GATEWAY = (t.gateways.c.name.label("gateway"), t.gateways.c.accounts)
+
+
+def _agent(row: Any) -> Party:
     if not row.active:
-        raise Refusal("AgentInactive", f"agent {quote(agent_id)} is deactivated", field="by")
+        raise Refusal("AgentInactive", f"agent {quote(row.id)} is deactivated", field="by")
     return Party(id=row.id, role=row.config.get("role", "agent"), account=row.account_id)
+
+
+def party_of(name: str, row: Any) -> Party:
+    """Principal ``name`` as a caller, from the directory's rows for it (``row``: the ``AGENT`` and
+    ``GATEWAY`` columns, None where it names none); a refusal when the directory does not know it."""
+    if name == ADMIN:
+        return Party(id=ADMIN, role="admin")
+    if name.startswith(GATEWAY_PREFIX):
+        if not _GATEWAY_NAME.match(name.removeprefix(GATEWAY_PREFIX)):
+            raise Refusal("InvalidInput", f"principal {quote(name)}: a gateway name is letters, digits, '.', '_' "
+                                          "and '-'", field="principal")
+        if row is None or row.gateway is None:  # fail closed: an unlisted gateway serves no account (R5.5)
+            return Party(id=name, role="gateway", accounts=frozenset())
+        return Party(id=name, role="gateway", accounts=frozenset(row.accounts) if row.accounts is not None else None)
+    if row is None or row.id is None:
+        raise Refusal("UnknownAgent", f"unknown agent {quote(name)} (not an agent of the directory, "
+                                      "'gateway:<name>' or 'admin')", field="principal")
+    return _agent(row)
 
 
 async def principal(conn: AsyncConnection, name: str) -> Party:
     """Any principal as a caller; a refusal when the directory does not know it."""
-    if name == ADMIN:
-        return Party(id=ADMIN, role="admin")
     if name.startswith(GATEWAY_PREFIX):
-        gateway = name.removeprefix(GATEWAY_PREFIX)
-        if not _GATEWAY_NAME.match(gateway):
-            raise Refusal("InvalidInput", f"principal {quote(name)}: a gateway name is letters, digits, '.', '_' "
-                                          "and '-'", field="principal")
-        row = (await conn.execute(select(t.gateways.c.accounts).where(t.gateways.c.name == gateway))).first()
-        if row is None:  # fail closed: a gateway the directory does not list serves no account (R5.5)
-            return Party(id=name, role="gateway", accounts=frozenset())
-        return Party(id=name, role="gateway", accounts=frozenset(row.accounts) if row.accounts is not None else None)
-    try:
-        return await agent_party(conn, name)
-    except Refusal as refusal:
-        if refusal.kind == "UnknownAgent":
-            raise Refusal("UnknownAgent", f"unknown agent {quote(name)} (not an agent of the directory, "
-                                          "'gateway:<name>' or 'admin')", field="principal") from None
-        raise
+        query = select(*GATEWAY).where(t.gateways.c.name == name.removeprefix(GATEWAY_PREFIX))
+    else:
+        query = select(*AGENT).where(t.agents.c.id == name)
+    return party_of(name, None if name == ADMIN else (await conn.execute(query)).first())
 
 
 async def party(store: Store, name: str) -> Party:

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 
 from routing.errors import Refusal
 from routing.visibility import Party
@@ -61,8 +61,16 @@ async def revoke_all(store: Store, principal: str) -> int:
 
 async def resolve(store: Store, token: str) -> Party | None:
     """The caller a token stands for, as the directory knows it now; None for an unknown or revoked
-    token. Refuses (``UnknownAgent``, ``AgentInactive``) when its agent left or was deactivated."""
-    async with store.engine.connect() as conn:
-        row = (await conn.execute(select(t.tokens.c.principal).where(t.tokens.c.hash == _digest(token),
-                                                                      t.tokens.c.revoked_at.is_(None)))).first()
-        return await rights.principal(conn, row.principal) if row else None
+    token. Refuses (``UnknownAgent``, ``AgentInactive``) when its agent left or was deactivated.
+
+    One query: the token with its principal's directory rows (agent, gateway entry), read on every
+    request and never cached, so a revocation or a deactivation stops the next request."""
+    principal = t.tokens.c.principal
+    query = (select(principal, *rights.AGENT, *rights.GATEWAY)
+             .select_from(t.tokens.outerjoin(t.agents, t.agents.c.id == principal).outerjoin(
+                 t.gateways, and_(principal.startswith(rights.GATEWAY_PREFIX, autoescape=True),
+                                  t.gateways.c.name == func.substr(principal, len(rights.GATEWAY_PREFIX) + 1))))
+             .where(t.tokens.c.hash == _digest(token), t.tokens.c.revoked_at.is_(None)))
+    async with store.one_read() as conn:
+        row = (await conn.execute(query)).first()
+    return rights.party_of(row.principal, row) if row else None

@@ -23,6 +23,7 @@ import test_directory_changes as change_checks
 import test_fenced_steps as fenced_checks
 import test_reconciler as reconciler_checks
 import test_store as store_checks  # sibling modules: pytest puts tests/ on sys.path
+import test_tokens as token_checks
 from conftest import Stack
 from store import Store, presence
 from store import schema as t
@@ -65,10 +66,12 @@ async def pg_url(postgres: str) -> str:
     fenced_checks.check_r2_3_a_retried_route_or_release_returns_its_wakes_again,
     fenced_checks.check_r2_3_an_enqueue_beside_a_release_never_loses_the_wake,
     fenced_checks.check_r2_3_a_newcomer_does_not_overtake_the_queue_head,
+    token_checks.check_r5_a_token_is_its_principal_as_the_directory_has_it_now,
+    token_checks.check_r1_3_the_owner_of_a_start_or_the_field_that_is_wrong,
 ], ids=lambda check: check.__name__.removeprefix("check_"))
 async def test_store_on_postgres(check, pg_url: str) -> None:
-    """Each check of tests/test_store.py, tests/test_directory_changes.py, tests/test_reconciler.py and
-    tests/test_fenced_steps.py, on a database of its own."""
+    """Each check of tests/test_store.py, tests/test_directory_changes.py, tests/test_reconciler.py,
+    tests/test_fenced_steps.py and tests/test_tokens.py, on a database of its own."""
     await check(pg_url)
 
 
