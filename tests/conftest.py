@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -132,6 +133,18 @@ class Stack:
 
     def handle(self, conversation_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle(workflow_id(conversation_id))
+
+
+async def every_run(client: Client, workflow_id: str) -> list[list[HistoryEvent]]:
+    """The history of each run of a workflow, first run first: a conversation continues as new
+    past ``HISTORY_LIMIT`` events, so what it did is spread over its runs."""
+    runs: list[list[HistoryEvent]] = []
+    run_id: str | None = (await client.get_workflow_handle(workflow_id).describe()).run_id
+    while run_id:  # from the latest run back to the first
+        events = list((await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()).events)
+        runs.insert(0, events)
+        run_id = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+    return runs
 
 
 async def _stack(client: Client, store: Store) -> AsyncIterator[Stack]:

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from routing.limits import TEXT_MAX, quote
 from store import presence
+from conftest import every_run
 from test_robustness import acme, activities, assigned, deep, events, kinds, of  # noqa: F401 (acme is a fixture)
 from workflows.conversation import workflow_id
 from workflows.state import NOTES_BYTES, NOTES_KEPT, TIMELINE_KEPT
@@ -143,14 +144,10 @@ async def test_r9_3_the_largest_inputs_many_times_keep_state_and_every_history_b
     assert 0 < len(view["timeline"]) <= TIMELINE_KEPT and view["earlier_events"] > 0
     assert set(kinds(view)) == {"rejected"}
 
-    runs, run_id = [], (await handle.describe()).run_id
-    while run_id:  # from the latest run back to the first
-        history = await events(acme.client.get_workflow_handle(handle.id, run_id=run_id))
-        runs.append(history)
-        run_id = history[0].workflow_execution_started_event_attributes.continued_execution_run_id
+    runs = await every_run(acme.client, handle.id)
     sizes = [sum(e.ByteSize() for e in history) for history in runs]
     assert len(runs) > 1 and all(size < 2 * MB for size in sizes), sizes
-    carried = [len(h[0].workflow_execution_started_event_attributes.input.payloads[1].data) for h in runs[:-1]]
+    carried = [len(h[0].workflow_execution_started_event_attributes.input.payloads[1].data) for h in runs[1:]]
     assert carried and all(c < 64 * 1024 for c in carried), carried
     # No input failed a task. A continue-as-new while signals wait is refused by the server
     # (UnhandledCommand) and the next task takes them: all 200 arrived, above.
