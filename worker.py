@@ -24,7 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.reconcile import ReconcileActivities
 from activities.routing import RoutingActivities
 from store import Store
-from service.config import Settings, reconcile_every
+from service.config import WORKFLOW_CACHE_DEFAULT, Settings, reconcile_every, workflow_cache
 from service.metrics import Exporter, telemetry_runtime
 from service.ops_server import serve
 from service.reconciler import schedule_reconciler
@@ -35,8 +35,9 @@ from workflows.reconciler import Reconciler
 log = logging.getLogger("switchboard.worker")
 
 # Sized for 10,000 open conversations on one worker (issue 14): every open one stays cached, so a
-# command or timer on any of them never replays its history (a cached conversation is tens of kB).
-WORKFLOW_CACHE = 10_000
+# command or timer on any of them never replays its history. A cached conversation costs about
+# 100 kB of RSS (10,000 measured at about 1.1 GB for the whole process): SWITCHBOARD_WORKFLOW_CACHE
+# sizes it to the memory a worker has (service.config.workflow_cache).
 # The sandbox imports a workflow's modules afresh for every workflow it starts or replays, unless
 # they are passed through. The engine's own modules (pure decisions and pydantic models) and the
 # libraries they use are deterministic at import and keep no per-workflow state, so they are
@@ -46,7 +47,7 @@ PASSED_THROUGH = ("pydantic", "pydantic_core", "annotated_types", "typing_inspec
 RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
 
 
-def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
+def build_worker(client: Client, store: Store, task_queue: str, *, cache: int = WORKFLOW_CACHE_DEFAULT) -> Worker:
     routing = RoutingActivities(store, client)
     reconcile = ReconcileActivities(store, client)
     return Worker(
@@ -56,7 +57,7 @@ def build_worker(client: Client, store: Store, task_queue: str) -> Worker:
         activities=[routing.route, routing.release, routing.party, routing.hero_of, routing.private_message,
                     reconcile.reconcile, reconcile.wake_waiting],
         graceful_shutdown_timeout=timedelta(seconds=10),
-        max_cached_workflows=WORKFLOW_CACHE,
+        max_cached_workflows=cache,
         workflow_runner=RUNNER,
     )
 
@@ -67,12 +68,12 @@ async def run_worker(settings: Settings | None = None, *, stop: asyncio.Event | 
     """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given). With ``metrics_port``
     (0: any free one, handed to ``serving``) the operations port serves /metrics and /healthz."""
     settings = settings or Settings.from_env()
-    every = reconcile_every()  # a bad value stops the worker here, before it connects
+    every, cache = reconcile_every(), workflow_cache()  # a bad value stops the worker here, before it connects
     store = await Store.open(settings.database_url)
     runtime, buffer = telemetry_runtime() if metrics_port is not None else (None, None)
     client = await connect(settings, runtime=runtime)
     stop = stop or _stop_on_signals()
-    worker = build_worker(client, store, settings.task_queue)
+    worker = build_worker(client, store, settings.task_queue, cache=cache)
     log.info("worker on task queue %r at %s", settings.task_queue, settings.temporal_address)
     async with AsyncExitStack() as running:
         await running.enter_async_context(worker)

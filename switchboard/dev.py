@@ -17,7 +17,7 @@ from routing.model import StartConversation
 from store import Store, directory
 from store.db import database_url
 from service import conversations
-from service.config import Settings, reconcile_every
+from service.config import Settings, reconcile_every, workflow_cache
 from service.metrics import Exporter, telemetry_runtime
 from service.ops_server import serve
 from switchboard import dev_web
@@ -50,7 +50,7 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
     for taken in (port, ui_port, gateway_port, metrics_port):
         if taken:
             _check_free(taken)
-    every = reconcile_every()
+    every, cache = reconcile_every(), workflow_cache()
     parsed = directory.read_file(directory_file) if directory_file else None
     db_url = database_url(settings.database_url)
     address = f"127.0.0.1:{port}"
@@ -66,7 +66,7 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
         await wait_until_serving(port, server)
         runtime, buffer = telemetry_runtime()  # the worker's metrics (README "Metrics")
         client = await _connect(settings, address, runtime)
-        async with build_worker(client, store, settings.task_queue), contextlib.AsyncExitStack() as web, \
+        async with build_worker(client, store, settings.task_queue, cache=cache), contextlib.AsyncExitStack() as web, \
                 serve(Exporter(store=store, buffer=buffer), "127.0.0.1", metrics_port, healthy=lambda: True):
             reconciler = await schedule_reconciler(client, settings.task_queue, every=every)
             click.echo(f"Temporal UI:       http://127.0.0.1:{ui_port}/namespaces/{settings.namespace}/workflows")

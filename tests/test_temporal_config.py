@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from temporalio.service import TLSConfig
 
-from service.config import ConfigError, Settings
+from service.config import ConfigError, Settings, workflow_cache
 from switchboard.cli import main
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -97,4 +97,18 @@ def test_the_cli_says_which_variable_is_wrong_in_one_line(monkeypatch: pytest.Mo
     result = CliRunner().invoke(main, ["conversation", "list"])
     assert result.exit_code == 1
     assert "Error: TEMPORAL_TLS_CLIENT_CERT_PATH: no file '/nowhere/client.pem'" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "0", "2000000", "1e4", "10 000"])
+def test_a_bad_workflow_cache_size_is_refused_naming_the_variable(value):
+    """Issue 14: the worker's cache is sized to its memory (about 100 kB a conversation)."""
+    with pytest.raises(ConfigError, match=r"SWITCHBOARD_WORKFLOW_CACHE: .* is not a whole number"):
+        workflow_cache({"SWITCHBOARD_WORKFLOW_CACHE": value})
+
+
+def test_the_workflow_cache_defaults_to_ten_thousand_and_the_worker_refuses_a_bad_one():
+    assert workflow_cache({}) == 10_000 and workflow_cache({"SWITCHBOARD_WORKFLOW_CACHE": "8000"}) == 8000
+    result = CliRunner().invoke(main, ["worker"], env={"SWITCHBOARD_WORKFLOW_CACHE": "lots"})
+    assert result.exit_code == 1 and "SWITCHBOARD_WORKFLOW_CACHE: 'lots' is not a whole number" in result.output
     assert "Traceback" not in result.output

@@ -38,7 +38,7 @@ SOONEST = timedelta(milliseconds=1)  # a deadline already past still gets its ti
 # Events before continue-as-new (DESIGN "Bounded history"). A cache miss replays the run: about
 # 0.7-1 ms of worker CPU per event (measured on 2 shared cores, issue 14), so a run stays under
 # 100 ms with up to about 100 events; checked between activations, a run ends a transfer's worth
-# (about 12 events) past the limit. A conversation offered once (22 events) or rolled over (29)
+# (about 12 events) past the limit. A conversation offered once (22 events) or rolled over (32)
 # never continues; a transfer chain does every 4 transfers or so: 2 actions (continue-as-new, the
 # next run's start) and the carried state (under 64 KB) twice in the history.
 HISTORY_LIMIT = 80
