@@ -9,7 +9,7 @@ from typing import TypeVar
 
 # The queue's safety net behind push wake-ups (DESIGN "Queues wake up"), backing off while nobody has room.
 QUEUE_RECHECK = timedelta(seconds=30)  # after someone passed on it (no wake-up brings them back), or a refused step
-SAFETY_NET = timedelta(minutes=5)  # nobody passed: wake-ups do the work, and the reconciler re-sends a lost one
+SAFETY_NET = timedelta(minutes=30)  # nobody passed: wake-ups do the work, and the reconciler re-sends a lost one
 QUEUE_RECHECK_MAX = timedelta(minutes=30)
 
 T = TypeVar("T")  # a queued conversation as the caller names it (a workflow id, a simulated one)
@@ -88,8 +88,9 @@ def heads(agent_id: str, queued: Iterable[tuple[T, Iterable[str]]], room: int) -
 def recheck_after(rechecks: int, *, passed: bool = False) -> timedelta:
     """When a queued conversation looks again by itself, after ``rechecks`` empty re-checks in a
     row. Push wake-ups bring it an agent with room, and the reconciler's sweep re-sends every
-    minute a wake-up that was lost, so the net waits 5 min, then 10, 20 and every 30 min. If an
-    agent ``passed`` on it (declined, let the offer expire), no wake-up brings them back (a
-    wake-up skips who passed): it asks again sooner, 30 s, then 1, 2, 4, 8, 16 and 30 min."""
+    minute a wake-up that was lost, so this last resort waits 30 min (10,000 queued: about five
+    re-checks a second). If an agent ``passed`` on it (declined, let the offer expire), no
+    wake-up brings them back (a wake-up skips who passed): it asks again sooner, 30 s, then 1, 2,
+    4, 8, 16 and 30 min."""
     first = QUEUE_RECHECK if passed else SAFETY_NET
     return min(first * 2 ** min(rechecks, 6), QUEUE_RECHECK_MAX)
