@@ -65,7 +65,7 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
                                   die_with_parent=True)
         await wait_until_serving(port, server)
         runtime, buffer = telemetry_runtime()  # the worker's metrics (README "Metrics")
-        client = await _connect(settings, address, runtime)
+        client = await connect(settings, address=address, runtime=runtime)
         async with build_worker(client, store, settings.task_queue, cache=cache), contextlib.AsyncExitStack() as web, \
                 serve(Exporter(store=store, buffer=buffer), "127.0.0.1", metrics_port, healthy=lambda: True):
             reconciler = await schedule_reconciler(client, settings.task_queue, every=every)
@@ -92,18 +92,6 @@ async def run_dev(settings: Settings, directory_file: str | None, *, port: int, 
         if server is not None:
             stop(server)
         await store.close()
-
-
-async def _connect(settings: Settings, address: str, runtime):
-    """The new server answers on its port a moment before its frontend is healthy: retry briefly."""
-    for _ in range(40):
-        try:
-            return await connect(settings, address=address, runtime=runtime)
-        except RuntimeError as exc:
-            if "not healthy yet" not in str(exc):
-                raise
-            await asyncio.sleep(0.25)
-    return await connect(settings, address=address, runtime=runtime)
 
 
 async def _stop_requested() -> None:
