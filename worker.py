@@ -19,7 +19,6 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.reconcile import ReconcileActivities
 from activities.routing import RoutingActivities
@@ -28,6 +27,7 @@ from service.config import WORKFLOW_CACHE_DEFAULT, Settings, reconcile_every, wo
 from service.metrics import Exporter, telemetry_runtime
 from service.ops_server import serve
 from service.reconciler import schedule_reconciler
+from service.runner import RUNNER
 from service.temporal import connect
 from workflows.conversation import Conversation
 from workflows.reconciler import Reconciler
@@ -38,15 +38,6 @@ log = logging.getLogger("switchboard.worker")
 # command or timer on any of them never replays its history. A cached conversation costs about
 # 100 kB of RSS (10,000 measured at about 1.1 GB for the whole process): SWITCHBOARD_WORKFLOW_CACHE
 # sizes it to the memory a worker has (service.config.workflow_cache).
-# The sandbox imports a workflow's modules afresh for every workflow it starts or replays, unless
-# they are passed through. The engine's own modules (pure decisions and pydantic models) and the
-# libraries they use are deterministic at import and keep no per-workflow state, so they are
-# imported once: a cache miss costs about half as much CPU (issue 14).
-PASSED_THROUGH = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "routing", "workflows",
-                  "activities", "store", "service", "sqlalchemy", "zoneinfo", "yaml")
-RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
-
-
 def build_worker(client: Client, store: Store, task_queue: str, *, cache: int = WORKFLOW_CACHE_DEFAULT) -> Worker:
     routing = RoutingActivities(store, client)
     reconcile = ReconcileActivities(store, client)

@@ -21,7 +21,7 @@ from store import Store, presence
 from switchboard.bench.figures import Cpu, History, Latency, OpenRun, Transfers
 from switchboard.bench.runs import OFFER_WAIT, UNLOADED_RUNS, WARM_UP, Bench
 from switchboard.bench.world import DESK, OWNER, POLL, QUEUE, SKILL, at_concurrency, event_name, rss_mb
-from worker import RUNNER
+from service.runner import RUNNER
 from routing.selection import recheck_after
 from workflows.conversation import Conversation
 

@@ -1,0 +1,73 @@
+"""The worker's workflow runner (``service.runner``): every payload context it answers outside the
+sandbox is the one the sandboxed workflow gives, on every recorded history, and it still is the
+SDK's sandbox."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, WorkflowInstance, WorkflowInstanceDetails
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from service.runner import PASSED_THROUGH, RUNNER, OwnContexts, Runner
+from test_replay import HISTORIES, SWEEPS, load
+from workflows.conversation import Conversation
+from workflows.reconciler import Reconciler
+
+
+class Checked(OwnContexts):
+    """Answers as the worker's runner does, and asks the sandbox too, keeping every disagreement."""
+
+    answered: Counter[str] = Counter()
+    disagreements: list[str] = []
+
+    def get_serialization_context(self, command_info: Any) -> Any:
+        return self._compare("serialization", command_info, super().get_serialization_context(command_info),
+                             self.sandboxed.get_serialization_context(command_info))
+
+    def get_external_store_context(self, command_info: Any) -> Any:
+        return self._compare("store", command_info, super().get_external_store_context(command_info),
+                             self.sandboxed.get_external_store_context(command_info))
+
+    def _compare(self, kind: str, command_info: Any, ours: Any, sandbox: Any) -> Any:
+        command = "none" if command_info is None else str(command_info.command_type)
+        self.answered[f"{kind} {command}"] += 1
+        if ours != sandbox:
+            self.disagreements.append(f"{kind} for command {command}: ours {ours!r}, the sandbox's {sandbox!r}")
+        return sandbox
+
+
+class CheckingRunner(Runner):
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return Checked(SandboxedWorkflowRunner.create_instance(self, det), det.info)
+
+
+async def test_the_contexts_answered_outside_the_sandbox_are_the_sandboxs_own():
+    Checked.answered.clear()
+    Checked.disagreements.clear()
+    replayer = Replayer(workflows=[Conversation, Reconciler], data_converter=pydantic_data_converter,
+                        workflow_runner=CheckingRunner(restrictions=RUNNER.restrictions))
+
+    async def every_history() -> AsyncIterator[WorkflowHistory]:
+        for path in HISTORIES + SWEEPS:
+            yield load(path)
+
+    results = await replayer.replay_workflows(every_history(), raise_on_replay_failure=False)
+    assert not results.replay_failures, results.replay_failures
+    assert Checked.disagreements == []
+    asked = Checked.answered
+    # Payloads of no command (activation inputs), of the workflow's own commands (updates' results,
+    # completion) and of activity commands (which the sandbox still answers) were all compared.
+    assert asked["serialization none"] > 100 and asked["store none"] > 0, asked
+    assert any(k.startswith("serialization ") and k != "serialization none" and k != "serialization 1"
+               for k in asked), asked
+    assert asked["serialization 1"] > 0, asked
+
+
+def test_the_worker_runs_workflows_in_the_sdks_sandbox_with_the_engine_passed_through():
+    assert isinstance(RUNNER, SandboxedWorkflowRunner)
+    assert set(PASSED_THROUGH) <= RUNNER.restrictions.passthrough_modules
