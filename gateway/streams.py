@@ -79,8 +79,19 @@ class _Counted(EventSourceResponse):
         self._streams, self._principal = streams, principal
 
     async def __call__(self, scope, receive, send) -> None:
+        sent: set[str] = set()
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                sent.add("start")
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                sent.add("end")
+            await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, sending)
+            if sent == {"start"}:  # stopped by the server's shutdown: end the body, so the client reads a whole stream
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self._streams.closed(self._principal)
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from conftest import now
-from gateway import create_app
+from gateway import create_app, web
 from store import books, metrics, outbox, tokens
 from switchboard.devserver import free_port
 
@@ -166,10 +166,14 @@ async def test_event_streams_are_limited_per_principal_with_a_429_naming_the_lim
 
 async def test_docs_are_served_offline_with_readable_operation_ids(side: Side) -> None:
     async with side.client() as http:
-        docs = (await http.get("/docs")).text
-        assert "/static-offline-docs/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+        docs = await http.get("/docs")
+        assert "/static-offline-docs/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
         assert (await http.get("/static-offline-docs/swagger-ui-bundle.js")).status_code == 200
-        assert (await http.get("/redoc")).status_code == 200
+        redoc = await http.get("/redoc")
+        assert redoc.status_code == 200
+        # The docs pages (and only they) run inline scripts, from this origin alone.
+        assert docs.headers["content-security-policy"] == redoc.headers["content-security-policy"] == web.DOCS_POLICY
+        assert "content-security-policy" not in (await http.get("/openapi.json")).headers
         operations = {op["operationId"] for path in (await http.get("/openapi.json")).json()["paths"].values()
                       for op in path.values()}
         assert {"start_conversation", "accept", "transfer", "agent_events", "customer_events",
