@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,6 +28,7 @@ from store import directory
 from service import conversations
 from workflows import search_attributes as sa
 from workflows.conversation import workflow_id
+from workflows.inputs import VIEW
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -103,26 +104,58 @@ RULES: dict[str, tuple[Callable[[Party, Where], bool], str]] = {
 }
 
 
+# Commands whose right the workflow judges alone as they apply (SPEC R5.6: only the agent holding
+# the offer answers it, and that agent sees the conversation). For the callers who may answer
+# offers at all, the gateway sends these without reading the state first: one round trip and one
+# query less per accept. The state is read only after a refusal, to answer 404 to a caller who may
+# not know of the conversation, as the read before would have.
+JUDGED_IN_THE_WORKFLOW = {"accept", "decline"}
+ANSWER_OFFERS = ("agent", "manager", "admin")  # R2.2 (routing.visibility.may_answer_offer)
+
+
 async def _command(gw: Gw, party: Party, conversation_id: str, verb: str, body: _Body,
                    defaults: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> ConversationView | Done:
-    view, where = await visible(gw, party, conversation_id)
     fields = body.update_input(party.id)
     acting_as(party, fields, body.actor)
-    may, rule = RULES[verb]
-    if not may(party, where):
-        raise forbidden(f"{verb}: {party.id} may not {verb.replace('_', ' ')} conversation {conversation_id} ({rule})")
-    if defaults:
-        defaults(view, fields)
+    if verb in JUDGED_IN_THE_WORKFLOW and party.role in ANSWER_OFFERS:
+        after = await _judged_in_the_workflow(gw, party, conversation_id, verb, fields)
+    else:
+        view, where = await visible(gw, party, conversation_id)
+        may, rule = RULES[verb]
+        if not may(party, where):
+            raise forbidden(f"{verb}: {party.id} may not {verb.replace('_', ' ')} conversation {conversation_id} "
+                            f"({rule})")
+        if defaults:
+            defaults(view, fields)
+        after = conversations.merged(view, await _send(gw, conversation_id, verb, fields))
+    if not sees(party, where_of(after)):
+        return Done(conversation_id=conversation_id, command=verb)
+    return ConversationView.model_validate(shown(party, after))
+
+
+async def _judged_in_the_workflow(gw: Gw, party: Party, conversation_id: str, verb: str,
+                                  fields: dict[str, Any]) -> dict[str, Any]:
+    """The command with the full view asked back; a refusal of a conversation the caller does not
+    see is a 404 (SPEC R5.5: nothing of it is told), any other keeps its own answer."""
+    try:
+        return await _send(gw, conversation_id, verb, {**fields, VIEW: "full"})
+    except WorkflowUpdateFailedError:
+        await visible(gw, party, conversation_id)
+        raise
+    except ApiError as exc:
+        if exc.status == 409:  # closed, or never there: the read tells which
+            await visible(gw, party, conversation_id)
+        raise
+
+
+async def _send(gw: Gw, conversation_id: str, verb: str, fields: dict[str, Any]) -> dict[str, Any]:
     handle = gw.client.get_workflow_handle(workflow_id(conversation_id))
     try:
-        after = conversations.merged(view, await conversations.update(handle, verb, fields, rpc_timeout=gw.timeout))
+        return await conversations.update(handle, verb, fields, rpc_timeout=gw.timeout)
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:  # it was there a moment ago: it has ended since
             raise ApiError(409, "ConversationClosed", f"{verb}: conversation {conversation_id} is closed") from None
         raise from_rpc(exc, f"conversation {conversation_id!r}") from None
-    if not sees(party, where_of(after)):
-        return Done(conversation_id=conversation_id, command=verb)
-    return ConversationView.model_validate(shown(party, after))
 
 
 @router.post("/{conversation_id}/accept")

@@ -119,6 +119,14 @@ async def offered_accepted_closed(s: Scenario) -> WorkflowHandle:  # R1.1, R2.2,
     return handle
 
 
+async def accepted_for_the_full_view(s: Scenario) -> WorkflowHandle:  # R2.2, R5.6: the gateway's accept
+    handle = await s.start("acme", "sales")
+    agent = await s.offered(handle)
+    await handle.execute_update("accept", {"agent": agent, "view": "full"})
+    await handle.execute_update("close", {"by": agent, "view": "full"})
+    return handle
+
+
 async def declined_then_accepted(s: Scenario) -> WorkflowHandle:  # R2.2
     handle = await s.start("acme", "sales")
     first = await s.offered(handle)
@@ -273,6 +281,7 @@ async def continued_run_routes_its_pending_step(s: Scenario) -> WorkflowHandle: 
 SCENARIOS: dict[str, Callable[[Scenario], Awaitable[WorkflowHandle]]] = {
     "r1_r2_r8-offered-accepted-closed": offered_accepted_closed,
     "r2_2-declined-then-accepted": declined_then_accepted,
+    "r2_2-accepted-asking-for-the-full-view": accepted_for_the_full_view,
     "r2_2-offer-expired-then-next-agent": offer_expired_then_next_agent,
     "r2_3-queued-then-woken": queued_then_woken,
     "r8_1-closed-while-queued": closed_while_queued,

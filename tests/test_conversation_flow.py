@@ -243,6 +243,18 @@ async def test_an_update_answers_compactly_with_what_it_added_and_the_state_quer
     assert "timeline" not in summary and summary["timeline_length"] == len(full["timeline"])
 
 
+async def test_an_update_asked_for_the_full_view_answers_what_the_state_query_shows(acme):
+    """CONTRACT: ``"view": "full"`` in any command's input makes the update answer the full view
+    (what the HTTP gateway asks, so it needs no query before an accept); without it, compact."""
+    handle = await acme.start("acme", "sales")
+    agent = (await acme.offered(handle))["offer"]["agent"]
+    answer = await handle.execute_update("accept", {"agent": agent, "view": "full"})
+    assert answer == await handle.query("state")
+    assert [e["kind"] for e in answer["timeline"]][-2:] == ["offered", "accepted"]
+    compact = await handle.execute_update("join", {"manager": "admin", "view": "compact"})
+    assert "timeline" not in compact and [e["kind"] for e in compact["events"]] == ["joined"]
+
+
 async def _task_started(handle) -> None:
     """Until a worker has picked up the workflow's pending task (it runs, it has not answered)."""
     for _ in range(200):

@@ -25,6 +25,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 from sqlalchemy import select
+from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 
 from gateway import create_app
 from store import schema, tokens
@@ -389,6 +390,50 @@ async def test_r2_5_a_stale_accept_is_409_with_the_validators_message_and_change
     assert response.status_code == 409 and response.json()["error"] == "NoOffer", response.text
     assert response.json()["message"] == f"accept: conversation {conversation_id} has no open offer (status queued)"
     assert (await world.stack.state(world.stack.handle(conversation_id)))["timeline"] == view["timeline"]
+
+
+class Queries(Interceptor):
+    """Notes the name of every query the client sends (the real client, on the real server)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        sent = self.sent
+
+        class Noting(OutboundInterceptor):
+            async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+                sent.append(input.query)
+                return await super().query_workflow(input)
+
+        return Noting(next)
+
+
+async def test_r5_6_an_accept_is_judged_by_the_workflow_with_no_read_first_and_a_strangers_is_still_404(world):
+    """Issue 14: an accept through the gateway is one update (asking for the full view back), not
+    a ``state`` query and then the update: the workflow alone judges who may answer the offer
+    (R2.5, R5.6). Only a refusal costs the read, which keeps a stranger's answer a 404 (R5.5)."""
+    queries = Queries()
+    client = Client(**{**world.stack.client.config(), "interceptors": [queries]})
+    app = create_app(store=world.stack.store, client=client, task_queue=world.stack.task_queue)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
+        async def accept(who: str, conversation_id: str) -> httpx.Response:
+            return await http.post(f"/conversations/{conversation_id}/accept", json={},
+                                   headers={"Authorization": f"Bearer {world.bearer[who]}"})
+
+        conversation_id = await world.start("sales")
+        await world.offered_to(conversation_id, "ann")
+        stranger = await accept("sam", conversation_id)
+        assert stranger.status_code == 404 and _error(stranger) == "NotFound", stranger.text
+        assert queries.sent == ["state"], "the refusal was read to answer 404"
+        queries.sent.clear()
+        taken = await accept("ann", conversation_id)
+        assert taken.status_code == 200 and taken.json()["status"] == "assigned", taken.text
+        assert queries.sent == [], "no read before the accept"
+        full = await world.stack.state(world.stack.handle(conversation_id))
+        assert taken.json()["timeline"] == full["timeline"] and taken.json()["timeline"][-1]["kind"] == "accepted"
+        again = await accept("ann", conversation_id)
+        assert again.status_code == 409 and _error(again) == "NoOffer", again.text
 
 
 async def test_r8_3_commands_to_a_closed_conversation_are_409(world):

@@ -80,6 +80,7 @@ MALFORMED: dict[str, list[Any]] = {  # how a raw client can get a payload wrong
     "bytes": [b"\x00\xff not json"],  # binary/plain
     "not an object": [[1, 2]],
     "too deep to decode": [deep(250)],  # the pydantic converter's parser stops at 200 levels
+    "a view neither compact nor full": [{"view": ["full"]}],
 }
 
 

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from routing.transfer import may_transfer
     from routing.visibility import Party, Where, may_close, may_supervise
     from workflows.hints import LOOKUP_TIMEOUT, Hints
-    from workflows.inputs import command, decoded
+    from workflows.inputs import command, decoded, full_view
 
 if TYPE_CHECKING:
     from workflows.state import ConversationState
@@ -187,14 +187,15 @@ class Commands(Hints):
             raise failure(refusal) from None
 
     async def _update(self, verb: str, args: Sequence[Any]) -> dict[str, Any]:
-        """The compact view after the command, with the events and notes it added (the full view
-        is the ``state`` query): an update's result does not grow with the conversation."""
+        """The compact view after the command, with the events and notes it added: an update's
+        result does not grow with the conversation. The full view (the ``state`` query's answer)
+        when the input asks for it (``"view": "full"``)."""
         since = self.s.mark() if self.s is not None else None
         try:
             await self._run(verb, args)
         except Refusal as refusal:
             raise failure(refusal) from None
-        return self.s.compact(since)
+        return self.s.view() if full_view(args, verb) else self.s.compact(since)
 
     async def _run(self, verb: str, args: Sequence[Any]) -> None:
         """Checked again when it runs: the state may have moved since the validator."""

@@ -14,9 +14,12 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from routing.errors import Refusal
+    from routing.limits import quote
     from routing.model import parse
 
 M = TypeVar("M", bound=BaseModel)
+VIEW = "view"  # a key any command's input may have: what the update answers (CONTRACT)
+VIEWS = ("compact", "full")
 
 
 def decoded(values: Sequence[RawValue], verb: str) -> list[Any]:
@@ -45,7 +48,23 @@ def started(values: Sequence[RawValue]) -> tuple[Any, Any]:
 
 
 def command(model: type[M], args: Sequence[Any], verb: str) -> M:
-    """The one JSON object a command takes, as ``model``."""
+    """The one JSON object a command takes, as ``model`` (its ``view``, if any, checked and left out)."""
     if len(args) != 1:
         raise Refusal("InvalidInput", f"{verb}: expected one JSON object as input, got {len(args)} inputs")
-    return parse(model, args[0], verb)
+    raw = args[0]
+    if isinstance(raw, dict) and VIEW in raw:
+        full_view(args, verb)
+        raw = {k: v for k, v in raw.items() if k != VIEW}
+    return parse(model, raw, verb)
+
+
+def full_view(args: Sequence[Any], verb: str) -> bool:
+    """Whether a command asks for the full view back (``"view": "full"``: the ``state`` query's
+    answer, timeline and notes included) rather than the compact result. The HTTP gateway asks,
+    and so needs no query before a command whose right the workflow judges alone."""
+    raw = args[0] if len(args) == 1 else None
+    if not isinstance(raw, dict) or VIEW not in raw:
+        return False
+    if raw[VIEW] not in VIEWS:
+        raise Refusal("InvalidInput", f"{verb}: view must be 'compact' or 'full', not {quote(raw[VIEW])}", field=VIEW)
+    return raw[VIEW] == "full"
