@@ -6,7 +6,6 @@ import asyncio
 import fcntl
 import functools
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -14,15 +13,15 @@ from typing import ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from store import sqlite
+
 DEFAULT_URL = "sqlite+aiosqlite:///switchboard.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
-_WRITE = "switchboard_write"  # execution option of write transactions (SQLite: BEGIN IMMEDIATE)
-_ONE_READ = "switchboard_one_read"  # ... of a read of one statement (SQLite: no BEGIN at all)
 
 # PostgreSQL aborts one of two transactions that wait on each other's rows (deadlock_detected),
 # as two routes do when each frees one agent and reserves the other; run again, it goes through.
@@ -80,16 +79,10 @@ class Store:
 
     @classmethod
     def connect(cls, url: str | None = None) -> Store:
-        url = database_url(url)
-        sqlite = url.startswith("sqlite")
-        engine = create_async_engine(
-            url,
-            connect_args={"timeout": 30} if sqlite else {},
-            pool_pre_ping=not sqlite,
-        )
-        if sqlite:
-            _immediate_transactions(engine)
-        return cls(engine)
+        parsed = make_url(database_url(url))
+        if parsed.get_backend_name() == "sqlite":
+            return cls(sqlite.engine(parsed))
+        return cls(create_async_engine(parsed, pool_pre_ping=True))
 
     @classmethod
     async def open(cls, url: str | None = None) -> Store:
@@ -113,7 +106,7 @@ class Store:
         (deferred) transaction, which in WAL mode never waits for a writer."""
         async with self._writer or nullcontext():
             async with self.engine.connect() as conn:
-                await conn.execution_options(**{_WRITE: True})
+                await conn.execution_options(**{sqlite.WRITE: True})
                 async with conn.begin():
                     yield conn
 
@@ -123,7 +116,7 @@ class Store:
         On SQLite it opens no transaction: one statement is its own snapshot, and the BEGIN would
         cost round trips to the driver's thread."""
         async with self.engine.connect() as conn:
-            await conn.execution_options(**{_ONE_READ: True})
+            await conn.execution_options(**{sqlite.ONE_READ: True})
             yield conn
 
     async def close(self) -> None:
@@ -160,39 +153,3 @@ def _upgrade(connection) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
-
-
-def _wal(cursor, attempts: int = 50) -> None:
-    """Switch a file to WAL once (it stays so). Changing the journal mode needs the file to itself
-    and SQLite answers "locked" at once rather than waiting, when another connection opens the new
-    file at the same moment: try again for a few seconds."""
-    for attempt in range(attempts):
-        try:
-            cursor.execute("PRAGMA journal_mode")
-            if cursor.fetchone()[0].lower() != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except Exception as exc:  # sqlite3.OperationalError, as the async adapter raises it
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.1)  # on aiosqlite's own thread, not the event loop's
-
-
-def _immediate_transactions(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
-        _wal(cursor)
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection) -> None:
-        # Writers take the write lock up front, so two of them queue rather than one failing on a
-        # lock upgrade; readers do not take it at all.
-        options = connection.get_execution_options()
-        if not options.get(_ONE_READ):
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE) else "BEGIN")

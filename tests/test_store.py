@@ -7,6 +7,7 @@ PostgreSQL; ``test_*`` functions run them here on a SQLite file.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -463,3 +464,33 @@ async def test_r2_3_heads_are_only_from_the_agents_own_skills(acme: Store) -> No
     assert await presence.set_status(acme, "bob", "online", T0) == ["conversation-s-1"]  # bob has no phone
     assert await presence.queue_length(acme, SkillRef(account="acme", skill="phone")) == 1
 
+
+
+async def test_a_write_waits_for_another_process_write_while_the_event_loop_runs(tmp_path: Path) -> None:
+    """store.sqlite runs SQLite's calls on the event loop's thread; the one call that can wait
+    long, ``BEGIN IMMEDIATE`` behind another process's write, waits in ``asyncio.sleep`` instead
+    of in SQLite's busy handler, so a worker's activities and pollers go on meanwhile."""
+    store = await Store.open(sqlite_url(tmp_path))
+    await directory.save(store, parse_text(ACME, "test"))
+    other = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)  # as another process would
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        writing = asyncio.create_task(presence.set_status(store, "ann", "online", T0))
+        await asyncio.sleep(0.6)
+        assert not writing.done(), "the write waits for the other one"
+        assert ticks >= 25, f"the loop ran {ticks} times in 0.6 s while the write waited"
+        other.execute("COMMIT")
+        await asyncio.wait_for(writing, 5)
+    finally:
+        ticker.cancel()
+        other.close()
+        await store.close()

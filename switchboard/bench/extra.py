@@ -150,7 +150,7 @@ def queued_actions_per_5min(hours: float = 1.0) -> float:
 
 async def gateway(bench: Bench, store: Store, count: int, concurrency: int) -> Any:
     """Conversations started, accepted and closed through the HTTP gateway, in-process (ASGI):
-    the gateway's own cost (token lookup, R5 check, state query) on top of Temporal's."""
+    the gateway's own cost (token lookup, the R1.3 check, HTTP) on top of Temporal's."""
     import httpx
 
     from gateway import create_app

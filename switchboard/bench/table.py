@@ -159,7 +159,8 @@ def _gateway_lines(r: Report) -> list[str]:
         rows.append((name, *(_ms(unloaded.p(q)) for q in (50, 95, 99)), *(_ms(loaded.p(q)) for q in (50, 95, 99))))
     return _aligned(rows, right=set(range(1, 7))) + _wrapped(
         "start: token lookup (one query), directory check of account and skill (R1.3, one query), start (a "
-        "describe only when the id is in use, R1.2); accept: token lookup, state query (R5), update. Timed from "
+        "describe only when the id is in use, R1.2); accept: token lookup, the update asking for the full view (R5.6: "
+        "the workflow judges it; a state query only after a refusal). Timed from "
         "request to response; accepts answered 409 because the "
         f"workflow did not have the offer yet are retried and not timed ({g.early_accepts} at c={c}).")
 
