@@ -1,5 +1,5 @@
-"""The bench's longer runs: a long chain of transfers across continue-as-new, the HTTP gateway,
-and many conversations left open at once."""
+"""The bench's longer runs: a long chain of transfers across continue-as-new, and many
+conversations left open at once."""
 
 from __future__ import annotations
 
@@ -146,53 +146,3 @@ def queued_actions_per_5min(hours: float = 1.0) -> float:
             break
         checks += 1
     return 2 * checks / (hours * 12)
-
-
-async def gateway(bench: Bench, store: Store, count: int, concurrency: int) -> Any:
-    """Conversations started, accepted and closed through the HTTP gateway, in-process (ASGI):
-    the gateway's own cost (token lookup, the R1.3 check, HTTP) on top of Temporal's."""
-    import httpx
-
-    from gateway import create_app
-    from store import tokens
-    from switchboard.bench.figures import GatewayRun
-
-    app = create_app(store=store, client=bench.client, task_queue=bench.task_queue)
-    principals = ["gateway:bench", *(f"owner-{n}" for n in range(10))]
-    bearer = {p: {"Authorization": f"Bearer {await tokens.create(store, p)}"} for p in principals}
-    early = 0
-
-    async def once(http: httpx.AsyncClient, n: int, phase: str) -> tuple[float, float]:
-        nonlocal early
-        conversation_id = f"bench-{bench.tag}-gw-{phase}-{n}"
-        offered = bench.offers.expect(conversation_id)
-        began = time.perf_counter()
-        started = await http.post("/conversations", headers=bearer["gateway:bench"], json={
-            "conversation_id": conversation_id, "account": OWNER, "skill": SKILL, "channel": "web",
-            "customer": f"cust-{n}"})
-        start = time.perf_counter() - began
-        if started.status_code != 201:
-            raise RuntimeError(f"gateway start of {conversation_id}: {started.status_code} {started.text}")
-        agent, _ = await asyncio.wait_for(offered, OFFER_WAIT)
-        path = f"/conversations/{conversation_id}"
-        while True:  # as in ``Bench.accept``: the offer row can be seen before the workflow has it
-            began = time.perf_counter()
-            answer = await http.post(f"{path}/accept", headers=bearer[agent], json={})
-            accept = time.perf_counter() - began
-            if answer.status_code == 200:
-                break
-            if answer.json().get("error") != "NoOffer":
-                raise RuntimeError(f"gateway accept of {conversation_id}: {answer.status_code} {answer.text}")
-            early += 1
-            await asyncio.sleep(POLL)
-        await http.post(f"{path}/close", headers=bearer[agent], json={"reason": "bench"})
-        return start, accept
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
-        for n in range(WARM_UP):
-            await once(http, n, "warm")
-        unloaded = [await once(http, n, "seq") for n in range(UNLOADED_RUNS)]
-        early = 0
-        loaded, _ = await at_concurrency(lambda n: once(http, n, "load"), count, concurrency)
-    return GatewayRun(Latency([s for s, _ in unloaded]), Latency([s for s, _ in loaded]),
-                      Latency([a for _, a in unloaded]), Latency([a for _, a in loaded]), early)

@@ -93,8 +93,6 @@ class Routed:
     accepts: int  # accept updates sent in the loaded run
     early_accepts: int  # of which refused because the workflow had not yet taken the offer in
     cpu: Cpu  # per conversation, in the loaded run (the offer watch's reads left out of the worker's)
-    start_call: Latency  # the start call alone, unloaded (the gateway's comparison)
-    accept_call: Latency  # the accept update alone, unloaded
     watch_cpu: float = 0.0  # seconds per conversation the offer watch's reads cost this process (not counted)
 
 
@@ -129,6 +127,8 @@ class GatewayRun:
     accept_unloaded: Latency
     accept_loaded: Latency
     early_accepts: int  # accepts answered 409 NoOffer (offer seen before the workflow had it), retried
+    client_start: Latency  # the same start made with the gateway's Temporal connection, unloaded
+    client_accept: Latency  # ... and the same accept update
 
 
 @dataclass

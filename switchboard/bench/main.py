@@ -20,6 +20,7 @@ from store import Store, directory
 from switchboard import bench_workflows as floor
 from switchboard.bench import extra
 from switchboard.bench.figures import Pair, Report
+from switchboard.bench.gateway import gateway as gateway_run
 from switchboard.bench.runs import UNLOADED_RUNS, Bench
 from switchboard.bench.table import render
 from switchboard.bench.world import CpuMeter, OfferWatch, bench_directory, progress, rss_mb
@@ -97,7 +98,7 @@ async def _measure(bench: Bench, store: Store, now: datetime, *, conversations: 
     progress(f"one conversation transferred {hops} times")
     transfers = await extra.transfers(bench, hops)
     progress(f"HTTP gateway: {UNLOADED_RUNS} one at a time, {conversations} at concurrency {concurrency}")
-    gateway = await extra.gateway(bench, store, conversations, concurrency)
+    gateway = await gateway_run(bench, store, conversations, concurrency)
     rss_after_run = rss_mb()
     opened = None
     if open_count:

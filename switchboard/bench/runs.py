@@ -34,8 +34,6 @@ class Done:
     offer_latency: float  # seconds from the start call to the hold row being seen
     early_accepts: int
     view: dict[str, Any]
-    start_call: float  # seconds the start call took
-    accept_call: float  # seconds the (successful) accept update took
 
 
 @dataclass
@@ -82,30 +80,30 @@ class Bench:
         offered = self.offers.expect(conversation_id)
         began = time.perf_counter()
         handle = await start_conversation(self.client, start, self.task_queue)
-        start_call = time.perf_counter() - began
         try:
             agent, seen = await asyncio.wait_for(offered, OFFER_WAIT)
         except TimeoutError:
             view = await handle.query("state")
             raise RuntimeError(f"{conversation_id} was not offered within {OFFER_WAIT:g}s; "
                                f"status {view.get('status')}, timeline {view.get('timeline')}") from None
-        early, accept_call = await self.accept(conversation_id, agent)
+        early, _ = await self.accept(conversation_id, agent)
         await send_command(self.client, conversation_id, "close", {"by": agent, "reason": "bench"})
-        return Done(handle.id, seen - began, early, await handle.result(), start_call, accept_call)
+        return Done(handle.id, seen - began, early, await handle.result())
 
-    async def accept(self, conversation_id: str, agent: str) -> tuple[int, float]:
+    async def accept(self, conversation_id: str, agent: str, *, client: Client | None = None,
+                     full_view: bool = False) -> tuple[int, float]:
         """Accept as soon as the workflow knows of the offer; how many tries it refused, and the
         seconds the one that went through took.
 
         The hold row is committed inside the routing activity, so a workspace can see the offer
         a few milliseconds before the workflow has the activity's result and would take an accept.
         """
-        refused = 0
+        refused, body = 0, {"agent": agent, **({"view": "full"} if full_view else {})}
         deadline = time.perf_counter() + OFFER_WAIT
         while True:
             began = time.perf_counter()
             try:
-                await send_command(self.client, conversation_id, "accept", {"agent": agent})
+                await send_command(client or self.client, conversation_id, "accept", body)
                 return refused, time.perf_counter() - began
             except WorkflowUpdateFailedError as failed:
                 cause = failed.cause
@@ -133,9 +131,7 @@ class Bench:
         return Routed(unloaded=Latency([d.offer_latency for d in unloaded]),
                       loaded=Latency([d.offer_latency for d in loaded]), throughput=count / took,
                       history=History.of(sample), accepts=count + early, early_accepts=early, cpu=cpu.per(count),
-                      watch_cpu=watch / count,
-                      start_call=Latency([d.start_call for d in unloaded]),
-                      accept_call=Latency([d.accept_call for d in unloaded]))
+                      watch_cpu=watch / count)
 
     async def routed_throughput(self, count: int, concurrency: int) -> float:
         _, took = await at_concurrency(
