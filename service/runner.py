@@ -1,5 +1,5 @@
 """The workflow runner: the SDK's sandbox, with the engine's modules imported once, and the
-payload contexts that depend only on the workflow's own identity answered outside it.
+payload contexts answered outside it.
 
 Before it encodes or decodes a payload, the worker asks the workflow instance for the payload's
 serialization context and external-store context, once per payload list and visit (four visits
@@ -10,9 +10,14 @@ pending command, or to a command that is not about another activity, workflow or
 SDK's answer is the workflow's own context (``WorkflowSerializationContext`` of its namespace and
 id; the store context of its namespace, id, run and type), which this runner builds once per
 instance. The other commands (and a completion, whose result a child stores for its parent)
-still ask the sandbox. ``tests/test_runner.py`` replays every
-recorded history checking each answer against the sandbox's own, so an SDK whose rules change
-fails there, not in production.
+still ask the sandbox. ``tests/test_runner.py`` replays every recorded history checking each
+answer against the sandbox's own, so an SDK whose rules change fails there, not in production.
+
+The engine's converter (``pydantic_data_converter``: no codec, no component that takes a
+context) encodes the same whatever the serialization context: ``with_context`` hands it back
+unchanged. For such a converter (``Runner.for_converter`` checks it) no serialization context is
+asked at all, an activity's included: the answer is None, which the SDK reads as "encode with the
+converter as it is", the very converter every context would have given.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import dataclasses
 
 import temporalio.converter
 from temporalio.api.enums.v1 import CommandType
+from temporalio.converter import ActivitySerializationContext, DataConverter, WorkflowSerializationContext
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
@@ -44,20 +51,37 @@ _STORED_FOR_ANOTHER = frozenset({
     CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION})  # a child's result is stored for its parent
 
 
+def ignores_contexts(converter: DataConverter) -> bool:
+    """Whether ``converter`` encodes the same under any serialization context: ``with_context``
+    gives it back unchanged for a workflow's and an activity's (no codec or converter takes one)."""
+    contexts = (WorkflowSerializationContext(namespace="n", workflow_id="w"),
+                ActivitySerializationContext(namespace="n", activity_id="1", activity_type="a",
+                                             activity_task_queue="q", workflow_id="w", workflow_type="t",
+                                             is_local=True))
+    return all(converter.with_context(context) is converter for context in contexts)
+
+
 @dataclasses.dataclass(frozen=True)
 class Runner(SandboxedWorkflowRunner):
     """``SandboxedWorkflowRunner`` (it is one: plugins that extend a sandbox's restrictions still
-    see it) whose instances answer the workflow's own payload contexts themselves."""
+    see it) whose instances answer the workflow's own payload contexts themselves, and none at all
+    with ``contexts_unused`` (a converter that ignores them: ``for_converter``)."""
+
+    contexts_unused: bool = False
+
+    @classmethod
+    def for_converter(cls, converter: DataConverter, **options: object) -> Runner:
+        return cls(contexts_unused=ignores_contexts(converter), **options)  # type: ignore[arg-type]
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
-        return OwnContexts(super().create_instance(det), det.info)
+        return OwnContexts(super().create_instance(det), det.info, contexts_unused=self.contexts_unused)
 
 
 class OwnContexts(WorkflowInstance):
     """A sandboxed instance; the contexts that are the workflow's own are built here, once."""
 
-    def __init__(self, sandboxed: WorkflowInstance, info: Info) -> None:
-        self.sandboxed = sandboxed
+    def __init__(self, sandboxed: WorkflowInstance, info: Info, *, contexts_unused: bool = False) -> None:
+        self.sandboxed, self.contexts_unused = sandboxed, contexts_unused
         self.serialization = temporalio.converter.WorkflowSerializationContext(
             namespace=info.namespace, workflow_id=info.workflow_id)
         self.store = temporalio.converter.StorageDriverStoreContext(target=temporalio.converter.StorageDriverWorkflowInfo(
@@ -67,6 +91,8 @@ class OwnContexts(WorkflowInstance):
         return self.sandboxed.activate(act)
 
     def get_serialization_context(self, command_info) -> temporalio.converter.SerializationContext | None:  # type: ignore[no-untyped-def]
+        if self.contexts_unused:
+            return None
         if command_info is None or command_info.command_type not in _SERIALIZED_FOR_ANOTHER:
             return self.serialization
         return self.sandboxed.get_serialization_context(command_info)
@@ -83,4 +109,5 @@ class OwnContexts(WorkflowInstance):
         return self.sandboxed.get_thread_id()
 
 
-RUNNER = Runner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
+RUNNER = Runner.for_converter(pydantic_data_converter,
+                              restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))

@@ -4,16 +4,19 @@ SDK's sandbox."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec, SerializationContext, WithSerializationContext
 from temporalio.worker import Replayer, WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from service.runner import PASSED_THROUGH, RUNNER, OwnContexts, Runner
+from service.runner import PASSED_THROUGH, RUNNER, OwnContexts, Runner, ignores_contexts
 from test_replay import HISTORIES, SWEEPS, load
 from workflows.conversation import Conversation
 from workflows.reconciler import Reconciler
@@ -71,3 +74,41 @@ async def test_the_contexts_answered_outside_the_sandbox_are_the_sandboxs_own():
 def test_the_worker_runs_workflows_in_the_sdks_sandbox_with_the_engine_passed_through():
     assert isinstance(RUNNER, SandboxedWorkflowRunner)
     assert set(PASSED_THROUGH) <= RUNNER.restrictions.passthrough_modules
+
+
+class ContextCodec(PayloadCodec, WithSerializationContext):
+    """A codec that takes the serialization context (an encryption key per workflow would)."""
+
+    def __init__(self, context: SerializationContext | None = None) -> None:
+        self.context = context
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    def with_context(self, context: SerializationContext) -> ContextCodec:
+        return ContextCodec(context)
+
+
+def test_no_context_is_asked_for_the_engines_converter_which_ignores_them():
+    """``pydantic_data_converter`` encodes the same under every context, so the worker's runner
+    answers None (encode with the converter as it is) without asking the sandbox; a converter
+    with a codec that takes contexts gets them, asked as before."""
+    assert ignores_contexts(pydantic_data_converter) and RUNNER.contexts_unused
+    with_codec = dataclasses.replace(pydantic_data_converter, payload_codec=ContextCodec())
+    assert not ignores_contexts(with_codec)
+    assert not Runner.for_converter(with_codec, restrictions=RUNNER.restrictions).contexts_unused
+
+
+async def test_every_recorded_history_replays_on_the_workers_runner():
+    replayer = Replayer(workflows=[Conversation, Reconciler], data_converter=pydantic_data_converter,
+                        workflow_runner=RUNNER)
+
+    async def every_history() -> AsyncIterator[WorkflowHistory]:
+        for path in HISTORIES + SWEEPS:
+            yield load(path)
+
+    results = await replayer.replay_workflows(every_history(), raise_on_replay_failure=False)
+    assert not results.replay_failures, results.replay_failures
