@@ -21,6 +21,7 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
@@ -57,8 +58,8 @@ class Inline(aiosqlite.Connection):
 
 
 def engine(url: URL) -> AsyncEngine:
-    database = url.database or ""
-    connector = partial(sqlite3.connect, database, timeout=BUSY_MS / 1000, check_same_thread=False)
+    args, options = SQLiteDialect_aiosqlite().create_connect_args(url)  # the URL read as SQLAlchemy reads it
+    connector = partial(sqlite3.connect, *args, **{**options, "timeout": BUSY_MS / 1000, "check_same_thread": False})
     sqlite_engine = create_async_engine(url, async_creator=lambda: Inline(connector, iter_chunk_size=64))
     _listen(sqlite_engine)
     return sqlite_engine

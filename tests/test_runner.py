@@ -22,6 +22,11 @@ from workflows.conversation import Conversation
 from workflows.reconciler import Reconciler
 
 
+async def every_history() -> AsyncIterator[WorkflowHistory]:
+    for path in HISTORIES + SWEEPS:
+        yield load(path)
+
+
 class Checked(OwnContexts):
     """Answers as the worker's runner does, and asks the sandbox too, keeping every disagreement."""
 
@@ -54,11 +59,6 @@ async def test_the_contexts_answered_outside_the_sandbox_are_the_sandboxs_own():
     Checked.disagreements.clear()
     replayer = Replayer(workflows=[Conversation, Reconciler], data_converter=pydantic_data_converter,
                         workflow_runner=CheckingRunner(restrictions=RUNNER.restrictions))
-
-    async def every_history() -> AsyncIterator[WorkflowHistory]:
-        for path in HISTORIES + SWEEPS:
-            yield load(path)
-
     results = await replayer.replay_workflows(every_history(), raise_on_replay_failure=False)
     assert not results.replay_failures, results.replay_failures
     assert Checked.disagreements == []
@@ -105,10 +105,5 @@ def test_no_context_is_asked_for_the_engines_converter_which_ignores_them():
 async def test_every_recorded_history_replays_on_the_workers_runner():
     replayer = Replayer(workflows=[Conversation, Reconciler], data_converter=pydantic_data_converter,
                         workflow_runner=RUNNER)
-
-    async def every_history() -> AsyncIterator[WorkflowHistory]:
-        for path in HISTORIES + SWEEPS:
-            yield load(path)
-
     results = await replayer.replay_workflows(every_history(), raise_on_replay_failure=False)
     assert not results.replay_failures, results.replay_failures
