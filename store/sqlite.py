@@ -89,8 +89,9 @@ def _listen(sqlite_engine: AsyncEngine) -> None:
         inline: Inline = connection.connection.driver_connection
         deadline, pause = time.monotonic() + WRITE_WAIT, 0.001
         while not inline.try_begin_immediate():
-            if time.monotonic() > deadline:  # SQLite's own error, as SQLAlchemy raises it
+            if time.monotonic() > deadline:  # a last try with SQLite's wait: its error, as SQLAlchemy raises it
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
             await_(asyncio.sleep(pause))  # another process writes: the loop runs meanwhile
             pause = min(pause * 2, 0.05)
 
