@@ -5,19 +5,19 @@ Before it encodes or decodes a payload, the worker asks the workflow instance fo
 serialization context and external-store context, once per payload list and visit (four visits
 an activation). The sandboxed instance answers each question by running code inside the sandbox
 (``exec`` under the sandbox's importer), about 0.1-0.3 ms a time: profiled, that was 14 % of the
-bench's busy CPU, more than the routing step's SQL (issue 14). For a payload that belongs to no
-pending command, or to a command that is not about another activity, workflow or operation, the
-SDK's answer is the workflow's own context (``WorkflowSerializationContext`` of its namespace and
-id; the store context of its namespace, id, run and type), which this runner builds once per
-instance. The other commands (and a completion, whose result a child stores for its parent)
-still ask the sandbox. ``tests/test_runner.py`` replays every recorded history checking each
-answer against the sandbox's own, so an SDK whose rules change fails there, not in production.
+bench's busy CPU, more than the routing step's SQL (issue 14).
 
-The engine's converter (``pydantic_data_converter``: no codec, no component that takes a
-context) encodes the same whatever the serialization context: ``with_context`` hands it back
-unchanged. For such a converter (``Runner.for_converter`` checks it) no serialization context is
-asked at all, an activity's included: the answer is None, which the SDK reads as "encode with the
-converter as it is", the very converter every context would have given.
+- Serialization: the engine's converter (``pydantic_data_converter``: no codec, no component that
+  takes a context) encodes the same whatever the context: ``with_context`` hands it back
+  unchanged. For such a converter (``Runner.for_converter`` checks it) the answer is None, which
+  the SDK reads as "encode with the converter as it is", the very converter every context would
+  have given. Any other converter is answered by the sandbox, as the SDK does.
+- External store: for a payload of no command, or of a command that is not about another
+  workflow, the SDK's answer is the workflow's own target (its namespace, id, run and type),
+  built here once per instance; the other commands (and a completion, whose result a child
+  stores for its parent) still ask the sandbox. ``tests/test_runner.py`` replays every recorded
+  history checking each answer against the sandbox's own, so an SDK whose rules change fails
+  there, not in production.
 """
 
 from __future__ import annotations
@@ -41,11 +41,8 @@ from temporalio.workflow import Info
 PASSED_THROUGH = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "routing", "workflows",
                   "activities", "store", "service", "sqlalchemy", "zoneinfo", "yaml")
 
-# Commands whose payloads carry another party's context (the SDK's
-# ``_WorkflowInstanceImpl.get_serialization_context`` and ``get_external_store_context``).
-_SERIALIZED_FOR_ANOTHER = frozenset({
-    CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK, CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION,
-    CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION, CommandType.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION})
+# Commands whose payloads are stored for another workflow (the SDK's
+# ``_WorkflowInstanceImpl.get_external_store_context``).
 _STORED_FOR_ANOTHER = frozenset({
     CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION, CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION,
     CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION})  # a child's result is stored for its parent
@@ -64,8 +61,9 @@ def ignores_contexts(converter: DataConverter) -> bool:
 @dataclasses.dataclass(frozen=True)
 class Runner(SandboxedWorkflowRunner):
     """``SandboxedWorkflowRunner`` (it is one: plugins that extend a sandbox's restrictions still
-    see it) whose instances answer the workflow's own payload contexts themselves, and none at all
-    with ``contexts_unused`` (a converter that ignores them: ``for_converter``)."""
+    see it) whose instances answer the workflow's own store target themselves, and no
+    serialization context at all with ``contexts_unused`` (a converter that ignores them:
+    ``for_converter``)."""
 
     contexts_unused: bool = False
 
@@ -78,12 +76,10 @@ class Runner(SandboxedWorkflowRunner):
 
 
 class OwnContexts(WorkflowInstance):
-    """A sandboxed instance; the contexts that are the workflow's own are built here, once."""
+    """A sandboxed instance; the workflow's own store target is built here, once."""
 
     def __init__(self, sandboxed: WorkflowInstance, info: Info, *, contexts_unused: bool = False) -> None:
         self.sandboxed, self.contexts_unused = sandboxed, contexts_unused
-        self.serialization = temporalio.converter.WorkflowSerializationContext(
-            namespace=info.namespace, workflow_id=info.workflow_id)
         self.store = temporalio.converter.StorageDriverStoreContext(target=temporalio.converter.StorageDriverWorkflowInfo(
             id=info.workflow_id, run_id=info.run_id, type=info.workflow_type, namespace=info.namespace))
 
@@ -91,11 +87,7 @@ class OwnContexts(WorkflowInstance):
         return self.sandboxed.activate(act)
 
     def get_serialization_context(self, command_info) -> temporalio.converter.SerializationContext | None:  # type: ignore[no-untyped-def]
-        if self.contexts_unused:
-            return None
-        if command_info is None or command_info.command_type not in _SERIALIZED_FOR_ANOTHER:
-            return self.serialization
-        return self.sandboxed.get_serialization_context(command_info)
+        return None if self.contexts_unused else self.sandboxed.get_serialization_context(command_info)
 
     def get_external_store_context(self, command_info) -> temporalio.converter.StorageDriverStoreContext:  # type: ignore[no-untyped-def]
         if command_info is None or command_info.command_type not in _STORED_FOR_ANOTHER:
