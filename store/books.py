@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, union, update
+from sqlalchemy import bindparam, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.errors import Refusal
@@ -21,6 +21,19 @@ from routing.model import RouteRequest
 from store import capacity, outbox
 from store import schema as t
 from store.db import Store, lock
+
+
+_c = t.conversations.c
+# The statements of every step, built once (DESIGN "Performance": building one costs more CPU
+# than SQLite takes to run it); the values are bound at each execution.
+_BOOKS = select(t.conversations).where(_c.conversation_id == bindparam("cid"))
+_OPEN = insert(t.conversations)
+_RECORD = update(t.conversations).where(_c.conversation_id == bindparam("cid")).values(
+    step=bindparam("new_step"), result=bindparam("new_result"))
+# Closing is conditional: the first close writes it, a retry finds nothing to write (and reads why).
+_CLOSE = (update(t.conversations).where(_c.conversation_id == bindparam("cid"), _c.closed_at.is_(None))
+          .values(closed_at=bindparam("now"), result=bindparam("new_result")).returning(_c.workflow_id))
+_CLOSED = select(_c.closed_at, _c.result).where(_c.conversation_id == bindparam("cid"))
 
 
 @dataclass(frozen=True)
@@ -35,10 +48,9 @@ class Entry:
 async def enter(conn: AsyncConnection, req: RouteRequest) -> Entry:
     """Lock the conversation and check ``req.step`` against its books (opening them at its first step)."""
     await lock(conn, req.conversation_id)
-    row = (await conn.execute(select(t.conversations).where(
-        t.conversations.c.conversation_id == req.conversation_id))).first()
+    row = (await conn.execute(_BOOKS, {"cid": req.conversation_id})).first()
     if row is None:
-        await conn.execute(insert(t.conversations).values(
+        await conn.execute(_OPEN, dict(
             conversation_id=req.conversation_id, workflow_id=req.workflow_id, first_run_id=req.first_run_id,
             account_id=req.account, skill_id=req.skill, step=0, started_at=req.arrived_at))
         return Entry()
@@ -55,8 +67,7 @@ async def enter(conn: AsyncConnection, req: RouteRequest) -> Entry:
 
 async def record(conn: AsyncConnection, req: RouteRequest, result: dict[str, Any]) -> None:
     """The step is taken: it is now the current one, and a retry of it gets ``result`` back."""
-    await conn.execute(update(t.conversations).where(t.conversations.c.conversation_id == req.conversation_id)
-                       .values(step=req.step, result=result))
+    await conn.execute(_RECORD, {"cid": req.conversation_id, "new_step": req.step, "new_result": result})
 
 
 async def finish(store: Store, conversation_id: str, now: datetime) -> list[str]:
@@ -66,17 +77,16 @@ async def finish(store: Store, conversation_id: str, now: datetime) -> list[str]
     those its first attempt found again, since that attempt may have committed without sending them."""
     async with store.transaction() as conn:
         await lock(conn, conversation_id)
-        row = (await conn.execute(select(t.conversations.c.closed_at, t.conversations.c.result,
-                                         t.conversations.c.workflow_id).where(
-            t.conversations.c.conversation_id == conversation_id))).first()
-        await conn.execute(delete(t.queue).where(t.queue.c.conversation_id == conversation_id))
+        await conn.execute(capacity.UNQUEUE, {"cid": conversation_id})
         wakes = await capacity.free(conn, conversation_id, now)
-        if row is not None and row.closed_at is not None:
+        closing = (await conn.execute(_CLOSE, {"cid": conversation_id, "now": now,
+                                               "new_result": {"wakes": wakes}})).first()
+        if closing is not None:  # the customer's side hears that it ended (CONTRACT "Customer side")
+            await outbox.closed(conn, workflow_id=closing.workflow_id, conversation_id=conversation_id, now=now)
+            return wakes
+        row = (await conn.execute(_CLOSED, {"cid": conversation_id})).first()  # closed before, or never opened
+        if row is not None:
             return list(dict.fromkeys([*(row.result or {}).get("wakes", []), *wakes]))
-        await conn.execute(update(t.conversations).where(t.conversations.c.conversation_id == conversation_id)
-                           .values(closed_at=now, result={"wakes": wakes}))
-        if row is not None:  # the customer's side hears that it ended (CONTRACT "Customer side")
-            await outbox.closed(conn, workflow_id=row.workflow_id, conversation_id=conversation_id, now=now)
         return wakes
 
 

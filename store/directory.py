@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, distinct, func, insert, null, select, union_all, update
+from sqlalchemy import String, and_, bindparam, cast, delete, distinct, func, insert, null, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -257,6 +257,15 @@ async def load(store: Store) -> Directory:
     return Directory.model_validate({"accounts": accounts, "heroes": heroes, "gateways": gateways})
 
 
+# The reads of every routing step and start, built once (see store.books).
+_ACCOUNTS = select(t.accounts).where(t.accounts.c.id.in_(bindparam("ids", expanding=True)))
+_SKILLS = select(t.skills).where(t.skills.c.account_id.in_(bindparam("ids", expanding=True)))
+_OWNER = (select(t.accounts.c.config.label("account"), t.skills.c.config.label("skill"))
+          .select_from(t.accounts.outerjoin(t.skills, and_(t.skills.c.account_id == t.accounts.c.id,
+                                                           t.skills.c.id == bindparam("skill"))))
+          .where(t.accounts.c.id == bindparam("account")))
+
+
 async def account(conn: AsyncConnection, account_id: str) -> Account | None:
     """The account's settings (brand, time zone, default policy), without skills or agents."""
     row = (await conn.execute(select(t.accounts.c.config).where(t.accounts.c.id == account_id))).first()
@@ -265,9 +274,9 @@ async def account(conn: AsyncConnection, account_id: str) -> Account | None:
 
 async def with_skills(conn: AsyncConnection, ids: set[str]) -> dict[str, Account]:
     """These accounts with their skills (two queries, whatever their number), by id."""
-    rows = list(await conn.execute(select(t.accounts).where(t.accounts.c.id.in_(ids))))
+    rows = list(await conn.execute(_ACCOUNTS, {"ids": sorted(ids)}))
     skills: dict[str, list[dict]] = {}
-    for r in await conn.execute(select(t.skills).where(t.skills.c.account_id.in_(ids))):
+    for r in await conn.execute(_SKILLS, {"ids": sorted(ids)}):
         skills.setdefault(r.account_id, []).append(r.config)
     return {r.id: Account.model_validate({**r.config, "skills": skills.get(r.id, [])}) for r in rows}
 
@@ -281,11 +290,7 @@ async def skill(conn: AsyncConnection, account_id: str, skill_id: str) -> Skill 
 async def owner_of(conn: AsyncConnection, account_id: str, skill_id: str) -> tuple[Account, Skill]:
     """The owner account and skill of a start, or a refusal naming the bad field (SPEC R1.3); one
     query (the gateway asks on every start, in a ``Store.one_read``)."""
-    row = (await conn.execute(
-        select(t.accounts.c.config.label("account"), t.skills.c.config.label("skill"))
-        .select_from(t.accounts.outerjoin(t.skills, and_(t.skills.c.account_id == t.accounts.c.id,
-                                                         t.skills.c.id == skill_id)))
-        .where(t.accounts.c.id == account_id))).first()
+    row = (await conn.execute(_OWNER, {"account": account_id, "skill": skill_id})).first()
     if row is None:
         raise unknown("account", account_id)
     if row.skill is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.directory import Hero, Status
@@ -19,6 +19,13 @@ from routing.model import parse
 from store import directory
 from store import schema as t
 from store.db import Store, lock, retried
+
+
+# Built once (see store.books): read on every routing step.
+_HERO_OF = select(t.heroes).where(t.heroes.c.account_id == bindparam("account"),
+                                  t.heroes.c.customer == bindparam("customer"))
+_SKILLS_OF = (select(t.agent_skills.c.skill_id).where(t.agent_skills.c.agent_id == bindparam("aid"))
+              .order_by(t.agent_skills.c.skill_id))
 
 
 @dataclass(frozen=True)
@@ -34,15 +41,13 @@ class Deactivation:
 
 
 async def hero_of(conn: AsyncConnection, account_id: str, customer: str) -> Hero | None:
-    row = (await conn.execute(select(t.heroes).where(t.heroes.c.account_id == account_id,
-                                                     t.heroes.c.customer == customer))).first()
+    row = (await conn.execute(_HERO_OF, {"account": account_id, "customer": customer})).first()
     return Hero(account=row.account_id, customer=row.customer, agent=row.agent_id, inbox=row.inbox) if row else None
 
 
 async def agent_skills(conn: AsyncConnection, agent_id: str) -> list[str]:
     """The agent's skills, by name: the first is the agent's inbox when a hero entry names none."""
-    rows = await conn.execute(select(t.agent_skills.c.skill_id).where(t.agent_skills.c.agent_id == agent_id)
-                              .order_by(t.agent_skills.c.skill_id))
+    rows = await conn.execute(_SKILLS_OF, {"aid": agent_id})
     return [r.skill_id for r in rows]
 
 

@@ -9,21 +9,25 @@ from datetime import datetime
 
 from collections.abc import Collection
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.model import Delivery
 from store import schema as t
-from store.db import Store, lock
+from store.db import Store
+
+# One statement, built once per dialect: a second delivery of a key (a retried attempt, even one
+# running beside its first) writes nothing; the unique key decides, whoever commits first.
+_DELIVER = {"postgresql": postgresql.insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]),
+            "sqlite": sqlite.insert(t.outbox).on_conflict_do_nothing(index_elements=["key"])}
 
 
 async def deliver(conn: AsyncConnection, *, key: str, recipient: str, conversation_id: str, kind: str,
                   payload: dict, now: datetime) -> None:
     """Write one message to the outbox, once per key (activities retry)."""
-    await lock(conn, f"outbox {key}")  # a retried attempt beside its first one writes once
-    if (await conn.execute(select(t.outbox.c.id).where(t.outbox.c.key == key))).first() is None:
-        await conn.execute(insert(t.outbox).values(key=key, recipient=recipient, conversation_id=conversation_id,
-                                                   kind=kind, payload=payload, created_at=now))
+    await conn.execute(_DELIVER[conn.dialect.name], dict(key=key, recipient=recipient, conversation_id=conversation_id,
+                                                         kind=kind, payload=payload, created_at=now))
 
 
 async def private_message(store: Store, msg: Delivery) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.errors import Refusal, unknown
@@ -24,7 +24,7 @@ _GATEWAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 async def agent_party(conn: AsyncConnection, agent_id: str) -> Party:
     """An agent as a caller, or a refusal naming them (unknown, deactivated)."""
-    row = (await conn.execute(select(*AGENT).where(t.agents.c.id == agent_id))).first()
+    row = (await conn.execute(_AGENT, {"aid": agent_id})).first()
     if row is None:
         raise unknown("agent", agent_id)
     return _agent(row)
@@ -34,6 +34,8 @@ async def agent_party(conn: AsyncConnection, agent_id: str) -> Party:
 # token by ``store.tokens.resolve`` (one round trip per request).
 AGENT = (t.agents.c.id, t.agents.c.account_id, t.agents.c.config, t.agents.c.active)
 GATEWAY = (t.gateways.c.name.label("gateway"), t.gateways.c.accounts)
+_AGENT = select(*AGENT).where(t.agents.c.id == bindparam("aid"))  # built once (see store.books)
+_GATEWAY = select(*GATEWAY).where(t.gateways.c.name == bindparam("name"))
 
 
 def _agent(row: Any) -> Party:
@@ -62,11 +64,13 @@ def party_of(name: str, row: Any) -> Party:
 
 async def principal(conn: AsyncConnection, name: str) -> Party:
     """Any principal as a caller; a refusal when the directory does not know it."""
+    if name == ADMIN:
+        return party_of(name, None)
     if name.startswith(GATEWAY_PREFIX):
-        query = select(*GATEWAY).where(t.gateways.c.name == name.removeprefix(GATEWAY_PREFIX))
+        found = await conn.execute(_GATEWAY, {"name": name.removeprefix(GATEWAY_PREFIX)})
     else:
-        query = select(*AGENT).where(t.agents.c.id == name)
-    return party_of(name, None if name == ADMIN else (await conn.execute(query)).first())
+        found = await conn.execute(_AGENT, {"aid": name})
+    return party_of(name, found.first())
 
 
 async def party(store: Store, name: str) -> Party:

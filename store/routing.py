@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.directory import Account, Skill, SkillRef, Status
@@ -24,6 +24,25 @@ from store import schema as t
 from store.db import Store, retried
 
 QUEUE_LOOKAHEAD = 20  # queued conversations ahead of a newcomer that are asked whether they would take the agent
+
+# Built once (see store.books); values are bound at each execution.
+_q, _s, _a = t.queue.c, t.agent_skills.c, t.agents.c
+_AHEAD = (select(_q.workflow_id, _q.excluded).where(
+    _q.account_id == bindparam("account"), _q.skill_id == bindparam("skill"),
+    or_(_q.priority > bindparam("priority"),
+        and_(_q.priority == bindparam("priority"),
+             or_(_q.waiting_since < bindparam("arrived"),
+                 and_(_q.waiting_since == bindparam("arrived"), _q.conversation_id < bindparam("cid"))))),
+    _q.conversation_id != bindparam("cid"))
+    .order_by(_q.priority.desc(), _q.waiting_since, _q.conversation_id).limit(QUEUE_LOOKAHEAD))
+_HOLD = insert(t.holds)
+_ENQUEUE = insert(t.queue)
+_ONLINE = (select(_s.account_id, _s.skill_id, func.count()).join(t.agents, _a.id == _s.agent_id)
+           .where(_s.account_id.in_(bindparam("accounts", expanding=True)), _a.active.is_(True),
+                  _a.status == Status.ONLINE.value)
+           .group_by(_s.account_id, _s.skill_id))
+_MEMBER = select(_s.agent_id).where(_s.agent_id == bindparam("aid"), _s.account_id == bindparam("account"),
+                                    _s.skill_id == bindparam("skill"))
 
 
 @retried  # on PostgreSQL, two steps can deadlock (see store.db)
@@ -38,7 +57,7 @@ async def route(store: Store, req: RouteRequest) -> tuple[RouteOutcome, list[str
         facts = await _facts(conn, req)
         plan = decide(facts, req)  # a refusal here leaves everything as it was
         wakes = await capacity.free(conn, req.conversation_id, req.now)
-        await conn.execute(delete(t.queue).where(t.queue.c.conversation_id == req.conversation_id))
+        await conn.execute(capacity.UNQUEUE, {"cid": req.conversation_id})
         outcome = _outcome(facts, plan)
         wakes += await _place(conn, req, plan, outcome)
         if req.move is not None and req.move.warm_message:
@@ -89,15 +108,8 @@ async def _place(conn: AsyncConnection, req: RouteRequest, plan: Plan, outcome: 
 async def _ahead(conn: AsyncConnection, req: RouteRequest, target: SkillRef) -> str | None:
     """SPEC R2.3: the workflow of a conversation in the skill's queue that goes before this one and
     would take an agent with room: the newcomer (or a re-check further back) must not overtake it."""
-    queue = t.queue.c
-    before = or_(queue.priority > req.priority,
-                 and_(queue.priority == req.priority,
-                      or_(queue.waiting_since < req.arrived_at,
-                          and_(queue.waiting_since == req.arrived_at, queue.conversation_id < req.conversation_id))))
-    rows = list(await conn.execute(select(queue.workflow_id, queue.excluded).where(
-        queue.account_id == target.account, queue.skill_id == target.skill, before,
-        queue.conversation_id != req.conversation_id)
-        .order_by(queue.priority.desc(), queue.waiting_since, queue.conversation_id).limit(QUEUE_LOOKAHEAD)))
+    rows = list(await conn.execute(_AHEAD, {"account": target.account, "skill": target.skill, "priority": req.priority,
+                                            "arrived": req.arrived_at, "cid": req.conversation_id}))
     if not rows:
         return None
     free = [c for c in await capacity.candidates(conn, target) if c.online and c.has_room]
@@ -109,7 +121,7 @@ async def _hold(conn: AsyncConnection, req: RouteRequest, plan: Plan, outcome: R
                 counted: bool) -> None:
     """The agent's slot, with what their workspace shows beside the offer (the owner's skill and
     brand, SPEC R3.7); ``expires_at`` is indicative: the workflow's clock decides."""
-    await conn.execute(insert(t.holds).values(
+    await conn.execute(_HOLD, dict(
         conversation_id=req.conversation_id, workflow_id=req.workflow_id, agent_id=agent_id,
         account_id=plan.target.account, skill_id=plan.target.skill, step=req.step, offered_at=req.now,
         expires_at=req.now + timedelta(seconds=plan.skill.accept_timeout),
@@ -119,7 +131,7 @@ async def _hold(conn: AsyncConnection, req: RouteRequest, plan: Plan, outcome: R
 
 
 async def _enqueue(conn: AsyncConnection, req: RouteRequest, plan: Plan) -> None:
-    await conn.execute(insert(t.queue).values(
+    await conn.execute(_ENQUEUE, dict(
         conversation_id=req.conversation_id, workflow_id=req.workflow_id, account_id=plan.target.account,
         skill_id=plan.target.skill, priority=req.priority, waiting_since=req.arrived_at, step=req.step,
         outcome={}, excluded=plan.excluded))
@@ -152,9 +164,8 @@ async def _facts(conn: AsyncConnection, req: RouteRequest) -> Facts:
             raise Refusal(refusal.kind, f"{move.kind}: {refusal.message}", field="by") from None
     if move is not None and move.kind == "transfer" and move.agent is not None and req.target is not None:
         facts["named"] = await capacity.agent(conn, move.agent, account=req.target.account)
-        facts["named_member"] = (await conn.execute(select(t.agent_skills).where(
-            t.agent_skills.c.agent_id == move.agent, t.agent_skills.c.account_id == req.target.account,
-            t.agent_skills.c.skill_id == req.target.skill))).first() is not None
+        facts["named_member"] = (await conn.execute(_MEMBER, {
+            "aid": move.agent, "account": req.target.account, "skill": req.target.skill})).first() is not None
     if move is not None and move.kind == "reassign" and move.assignee is not None:
         facts["subject"] = await capacity.agent(conn, move.assignee)
     return Facts(**facts)
@@ -171,11 +182,6 @@ def _check_opening(req: RouteRequest, owner: Account) -> None:
 
 async def _online(conn: AsyncConnection, account_ids: set[str]) -> dict[SkillRef, int]:
     """Active agents online per skill of these accounts."""
-    rows = await conn.execute(
-        select(t.agent_skills.c.account_id, t.agent_skills.c.skill_id, func.count())
-        .join(t.agents, t.agents.c.id == t.agent_skills.c.agent_id)
-        .where(t.agent_skills.c.account_id.in_(account_ids), t.agents.c.active.is_(True),
-               t.agents.c.status == Status.ONLINE.value)
-        .group_by(t.agent_skills.c.account_id, t.agent_skills.c.skill_id))
+    rows = await conn.execute(_ONLINE, {"accounts": sorted(account_ids)})
     return {SkillRef(account=a, skill=s): n for a, s, n in rows}
 

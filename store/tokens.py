@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from routing.errors import Refusal
 from routing.visibility import Party
@@ -21,6 +21,14 @@ from store import rights
 from store.db import Store
 
 TOKEN_PREFIX = "sb_"  # so a token pasted in the wrong place is recognisable (and greppable in leaks)
+
+
+_principal = t.tokens.c.principal
+_RESOLVE = (select(_principal, *rights.AGENT, *rights.GATEWAY)  # built once: it runs on every request
+            .select_from(t.tokens.outerjoin(t.agents, t.agents.c.id == _principal).outerjoin(
+                t.gateways, and_(_principal.startswith(rights.GATEWAY_PREFIX, autoescape=True),
+                                 t.gateways.c.name == func.substr(_principal, len(rights.GATEWAY_PREFIX) + 1))))
+            .where(t.tokens.c.hash == bindparam("hash"), t.tokens.c.revoked_at.is_(None)))
 
 
 def _digest(token: str) -> str:
@@ -65,12 +73,6 @@ async def resolve(store: Store, token: str) -> Party | None:
 
     One query: the token with its principal's directory rows (agent, gateway entry), read on every
     request and never cached, so a revocation or a deactivation stops the next request."""
-    principal = t.tokens.c.principal
-    query = (select(principal, *rights.AGENT, *rights.GATEWAY)
-             .select_from(t.tokens.outerjoin(t.agents, t.agents.c.id == principal).outerjoin(
-                 t.gateways, and_(principal.startswith(rights.GATEWAY_PREFIX, autoescape=True),
-                                  t.gateways.c.name == func.substr(principal, len(rights.GATEWAY_PREFIX) + 1))))
-             .where(t.tokens.c.hash == _digest(token), t.tokens.c.revoked_at.is_(None)))
     async with store.one_read() as conn:
-        row = (await conn.execute(query)).first()
+        row = (await conn.execute(_RESOLVE, {"hash": _digest(token)})).first()
     return rights.party_of(row.principal, row) if row else None

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 
 from routing.directory import SkillRef
 from routing.errors import Refusal
-from routing.model import Move
-from store import Store, books, directory, presence
+from routing.model import Delivery, Move
+from store import Store, books, directory, outbox, presence
 from store import routing as steps
 from store import schema as t
 from store.directory import parse_text
@@ -189,6 +189,33 @@ async def check_r2_3_a_retried_route_or_release_returns_its_wakes_again(url: str
 
 async def test_r2_3_a_retried_route_or_release_returns_its_wakes_again(tmp_path: Path) -> None:
     await check_r2_3_a_retried_route_or_release_returns_its_wakes_again(sqlite_url(tmp_path))
+
+
+async def check_r2_4_releases_racing_each_other_free_once_and_close_once(url: str) -> None:
+    """A release retried beside its first attempt (over several connections at once) gives the slot
+    back once, wakes the same heads, and tells the customer's side once (one ``closed`` row); a
+    private message delivered twice at once lands once."""
+    stores = [await _opened(url)] + [Store.connect(url) for _ in range(3)]
+    try:
+        await presence.set_status(stores[0], "ann", "offline", T0)
+        await steps.route(stores[0], request("c-1"))  # Bob's one slot
+        await steps.route(stores[0], request("q-1", at=T0 + timedelta(seconds=1)))  # waits for it
+        wakes = await asyncio.gather(*(books.finish(s, "c-1", T0 + timedelta(seconds=2)) for s in stores))
+        assert wakes == [["conversation-q-1"]] * len(stores)
+        assert (await loads(stores[0]))["bob"] == 0
+        closed = [r for r in await rows(stores[0], t.outbox) if r.kind == "closed"]
+        assert [r.conversation_id for r in closed] == ["c-1"]
+        message = Delivery(key="conversation-c-1/pm/1", conversation_id="c-1", by="mia", to="bob", text="hi",
+                           now=T0)
+        await asyncio.gather(*(outbox.private_message(s, message) for s in stores))
+        assert [r.payload for r in await outbox.feed(stores[0], "bob")] == [{"from": "mia", "text": "hi"}]
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_r2_4_releases_racing_each_other_free_once_and_close_once(tmp_path: Path) -> None:
+    await check_r2_4_releases_racing_each_other_free_once_and_close_once(sqlite_url(tmp_path))
 
 
 async def check_r2_3_an_enqueue_beside_a_release_never_loses_the_wake(url: str, *, rounds: int = 40) -> None:

@@ -64,6 +64,7 @@ async def pg_url(postgres: str) -> str:
     fenced_checks.check_r2_4_a_refused_move_changes_nothing_and_its_step_is_spent,
     fenced_checks.check_r2_3_a_head_that_passed_on_the_freed_agent_does_not_use_up_the_wake,
     fenced_checks.check_r2_3_a_retried_route_or_release_returns_its_wakes_again,
+    fenced_checks.check_r2_4_releases_racing_each_other_free_once_and_close_once,
     fenced_checks.check_r2_3_an_enqueue_beside_a_release_never_loses_the_wake,
     fenced_checks.check_r2_3_a_newcomer_does_not_overtake_the_queue_head,
     token_checks.check_r5_a_token_is_its_principal_as_the_directory_has_it_now,
