@@ -40,8 +40,9 @@ async def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Sec
         raise ApiError(401, "Unauthorized", f"token no longer valid: {refusal.message}") from None
     if party is None:
         raise ApiError(401, "Unauthorized", "unknown or revoked token")
-    # The store reads an unlisted gateway as serving no account: say how to fix it.
-    if party.role == "gateway" and not party.accounts and not await _listed(gw.store, party.id):
+    # The store reads an unlisted gateway as serving no account (``accounts`` empty, where a gateway
+    # serving every account has None): say how to fix it.
+    if party.role == "gateway" and party.accounts == frozenset() and not await _listed(gw.store, party.id):
         name = party.id.removeprefix(GATEWAY_PREFIX)
         raise forbidden(f"{party.id} is not in the directory's gateways: list, so it serves no account; add "
                         f"{{name: {name}, accounts: [...]}} there (no accounts: every account) and load the directory")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from sqlalchemy import event
+
 from test_gateway import _directory, world  # noqa: F401  (world: the fixture)
 from workflows.conversation import workflow_id
 
@@ -48,3 +50,31 @@ async def test_r1_3_a_start_for_a_disabled_skill_is_422_naming_the_skill_and_sta
     assert refused.status_code == 422 and refused.json()["error"] == "SkillDisabled", refused.text
     assert refused.json()["field"] == "skill"
     assert not [w async for w in world.stack.client.list_workflows(f"WorkflowId = '{workflow_id(conversation_id)}'")]
+
+
+async def test_r5_5_a_gateway_serving_every_account_is_read_once_per_request(world):
+    """The token is read with its principal's gateway entry in one statement. A gateway listed with
+    no accounts (it serves every account) was read a second time on every request, to tell it from
+    an unlisted one (which the first read already does); an unlisted gateway is still told the fix."""
+    gateway_reads: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if "gateways" in statement:  # the worker's routing steps beside it never read that table
+            gateway_reads.append(statement)
+
+    engine = world.stack.store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        conversation_id = f"g-{uuid.uuid4().hex[:12]}"
+        started = await world.call("any", "POST", "/conversations", {
+            "conversation_id": conversation_id, "account": world.acme, "skill": "sales", "channel": "web",
+            "customer": "cust-1"})
+        world.stack.started.append(conversation_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert started.status_code == 201, started.text
+    assert len(gateway_reads) == 1, gateway_reads
+    await world.stack.load(_directory(world.n).replace(f"  - {{name: any{world.n}}}\n", ""))  # unlisted now
+    unlisted = await world.call("any", "GET", f"/conversations/{conversation_id}")
+    assert unlisted.status_code == 403 and "not in the directory's gateways: list" in unlisted.json()["message"], \
+        unlisted.text
