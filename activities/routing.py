@@ -5,7 +5,7 @@ Each is idempotent under retry and fenced: ``route`` is keyed by conversation id
 ``release`` closes the books and frees whatever is held, once. Business refusals (an unknown
 skill, a transfer outside working hours, a stranger) are ordinary results (``Refused``): they are
 answers, not failures, so the Temporal UI shows no failed activity and the worker logs no
-traceback for them. The workflow runs these as local activities (DESIGN "Performance").
+traceback for them. The workflow runs these as local activities (docs/performance.md).
 """
 
 from __future__ import annotations

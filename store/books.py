@@ -24,7 +24,7 @@ from store.db import Store, lock
 
 
 _c = t.conversations.c
-# The statements of every step, built once (DESIGN "Performance": building one costs more CPU
+# The statements of every step, built once (docs/performance.md: building one costs more CPU
 # than SQLite takes to run it); the values are bound at each execution.
 _BOOKS = select(t.conversations).where(_c.conversation_id == bindparam("cid"))
 _OPEN = insert(t.conversations)
