@@ -254,15 +254,16 @@ async def test_r2_2_continue_as_new_carries_the_pending_re_route(world):
 
 
 async def test_bounded_history_a_run_that_only_receives_messages_rolls_over(world):
-    """2,500 rejected signals to an assigned conversation: its history passes the limit while the
-    status stays 'assigned', so it continues as new (more than one run) and still answers after.
-    Before: the limit was checked between status changes only, so the history grew without end."""
+    """500 rejected signals to an assigned conversation: its history passes the limit (80 events,
+    ``HISTORY_LIMIT``) several times over while the status stays 'assigned', so it continues as
+    new (more than one run) and still answers after. Before: the limit was checked between status
+    changes only, so the history grew without end."""
     stack, names = world
     handle = await stack.start(names.acme, "billing")
     await _assigned(stack, handle, names.bob)
     first_run = (await handle.describe()).run_id
     current = stack.handle(handle.id.removeprefix("conversation-"))
-    for batch in range(25):
+    for batch in range(5):
         await asyncio.gather(*(current.signal("accept", {"agent": names.bob}) for _ in range(50)),
                              *(current.signal("join", {"nobody": batch}) for _ in range(50)))
     loop = asyncio.get_running_loop()
