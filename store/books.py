@@ -33,7 +33,7 @@ _RECORD = update(t.conversations).where(_c.conversation_id == bindparam("cid")).
 # Closing is conditional: the first close writes it, a retry finds nothing to write (and reads why).
 _CLOSE = (update(t.conversations).where(_c.conversation_id == bindparam("cid"), _c.closed_at.is_(None))
           .values(closed_at=bindparam("now"), result=bindparam("new_result")).returning(_c.workflow_id))
-_CLOSED = select(_c.closed_at, _c.result).where(_c.conversation_id == bindparam("cid"))
+_CLOSED = select(_c.result).where(_c.conversation_id == bindparam("cid"))  # a retry: what the close recorded
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ async def finish(store: Store, conversation_id: str, now: datetime) -> list[str]
         if closing is not None:  # the customer's side hears that it ended (CONTRACT "Customer side")
             await outbox.closed(conn, workflow_id=closing.workflow_id, conversation_id=conversation_id, now=now)
             return wakes
-        row = (await conn.execute(_CLOSED, {"cid": conversation_id})).first()  # closed before, or never opened
+        row = (await conn.execute(_CLOSED, {"cid": conversation_id})).first()  # closed before (or never opened: None)
         if row is not None:
             return list(dict.fromkeys([*(row.result or {}).get("wakes", []), *wakes]))
         return wakes

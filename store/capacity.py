@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.directory import SkillRef, Status
@@ -97,7 +98,7 @@ async def free(conn: AsyncConnection, conversation_id: str, now: datetime) -> li
 
 
 async def heads_for(conn: AsyncConnection, agent_id: str, *, exclude: str | None = None,
-                    lock: bool = True, row=None) -> list[str]:
+                    lock: bool = True, row: Row | None = None) -> list[str]:
     """Workflow ids at the head of the queues this agent serves, as many as they have room for,
     skipping conversations the agent has passed on in their current attempt (they would not take it).
     ``lock=False`` for a read that may miss a row being written (the reconciler's sweep: the next

@@ -274,9 +274,10 @@ async def account(conn: AsyncConnection, account_id: str) -> Account | None:
 
 async def with_skills(conn: AsyncConnection, ids: set[str]) -> dict[str, Account]:
     """These accounts with their skills (two queries, whatever their number), by id."""
-    rows = list(await conn.execute(_ACCOUNTS, {"ids": sorted(ids)}))
+    bound = {"ids": sorted(ids)}
+    rows = list(await conn.execute(_ACCOUNTS, bound))
     skills: dict[str, list[dict]] = {}
-    for r in await conn.execute(_SKILLS, {"ids": sorted(ids)}):
+    for r in await conn.execute(_SKILLS, bound):
         skills.setdefault(r.account_id, []).append(r.config)
     return {r.id: Account.model_validate({**r.config, "skills": skills.get(r.id, [])}) for r in rows}
 
