@@ -71,7 +71,9 @@ async def run_worker(settings: Settings | None = None, *, stop: asyncio.Event | 
         if metrics_port is not None:
             port = await running.enter_async_context(serve(
                 Exporter(store=store, buffer=buffer), metrics_host, metrics_port,
-                healthy=lambda: worker.is_running and not stop.is_set()))
+                # Healthy from the start, not only once the SDK has checked the namespace (its
+                # ``is_running`` turns true after that round trip): 503 once stopping or ended.
+                healthy=lambda: not (stop.is_set() or worker.is_shutdown)))
             log.info("worker metrics on http://%s:%d/metrics", metrics_host, port)
             if serving is not None:
                 serving.set_result(port)
