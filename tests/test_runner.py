@@ -12,7 +12,7 @@ from typing import Any
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import CommandType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import PayloadCodec, SerializationContext, WithSerializationContext
 from temporalio.worker import Replayer, WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
@@ -101,3 +101,42 @@ async def test_every_recorded_history_replays_on_the_workers_runner():
                         workflow_runner=RUNNER)
     results = await replayer.replay_workflows(every_history(), raise_on_replay_failure=False)
     assert not results.replay_failures, results.replay_failures
+
+
+class Counted(PydanticPayloadConverter):
+    """The engine's payload converter, counting how many are built."""
+
+    built = 0
+
+    def __init__(self) -> None:
+        type(self).built += 1
+        super().__init__()
+
+
+async def test_every_workflow_instance_shares_one_payload_converter():
+    """The SDK builds a payload converter for every workflow instance it starts or replays (the
+    engine's: a pydantic serializer and a type-adapter cache, about 6 kB of a cached conversation
+    and 0.2 ms a time); the worker's runner hands every instance the first one built. Replayed on
+    the runner and on one that does not share (the SDK builds converters for its own data
+    converters too: those are the same in both), every recorded history on a new instance."""
+    converter = dataclasses.replace(pydantic_data_converter, payload_converter_class=Counted)
+    built = {}
+    for sharing in (True, False):
+        runner = Runner(contexts_unused=sharing, restrictions=RUNNER.restrictions)
+        Counted.built = 0
+        replayer = Replayer(workflows=[Conversation, Reconciler], data_converter=converter, workflow_runner=runner)
+        results = await replayer.replay_workflows(every_history(), raise_on_replay_failure=False)
+        assert not results.replay_failures, results.replay_failures
+        built[sharing] = Counted.built
+    instances = len(HISTORIES + SWEEPS)
+    assert instances >= 20 and built[False] - built[True] == instances - 1, (built, instances)
+
+
+def test_the_shared_payload_converter_is_the_one_of_the_workers_own_data_converter():
+    """One converter per data converter: a factory of another data converter gets its own."""
+    runner = Runner.for_converter(pydantic_data_converter, restrictions=RUNNER.restrictions)
+    ours = runner.shared(pydantic_data_converter._new_payload_converter)
+    assert ours() is ours() is runner.shared(pydantic_data_converter._new_payload_converter)()
+    other = dataclasses.replace(pydantic_data_converter, payload_converter_class=Counted)
+    assert isinstance(runner.shared(other._new_payload_converter)(), type(ours()))
+    assert runner.shared(other._new_payload_converter)()._inner_payload_converter.__class__ is Counted
