@@ -34,10 +34,10 @@ from workflows.reconciler import Reconciler
 
 log = logging.getLogger("switchboard.worker")
 
-# Sized for 10,000 open conversations on one worker (issue 14): every open one stays cached, so a
-# command or timer on any of them never replays its history. A cached conversation costs about
-# 100 kB of RSS (10,000 measured at about 1.1 GB for the whole process): SWITCHBOARD_WORKFLOW_CACHE
-# sizes it to the memory a worker has (service.config.workflow_cache).
+# Sized for a worker of 1 GiB (issue 14): 10,000 open conversations with every one cached measured
+# 1.1 GB of RSS for the whole process, so 8,000 stay cached and the rest (the least recently used:
+# queued the longest) replay their short run on their next task. SWITCHBOARD_WORKFLOW_CACHE sizes it
+# to the memory a worker has (service.config.workflow_cache).
 def build_worker(client: Client, store: Store, task_queue: str, *, cache: int = WORKFLOW_CACHE_DEFAULT) -> Worker:
     routing = RoutingActivities(store, client)
     reconcile = ReconcileActivities(store, client)

@@ -16,7 +16,7 @@ from routing.limits import quote
 
 RECONCILE_EVERY = "SWITCHBOARD_RECONCILE_EVERY"
 WORKFLOW_CACHE = "SWITCHBOARD_WORKFLOW_CACHE"
-WORKFLOW_CACHE_DEFAULT = 10_000  # conversations kept in the worker's memory (about 100 kB each)
+WORKFLOW_CACHE_DEFAULT = 8_000  # conversations kept in the worker's memory: a 1 GiB worker's (about 100 kB each)
 RECONCILE_BOUNDS = (timedelta(seconds=1), timedelta(hours=1))
 
 
@@ -116,8 +116,10 @@ def reconcile_every(env: Mapping[str, str] = os.environ) -> timedelta:
 
 def workflow_cache(env: Mapping[str, str] = os.environ) -> int:
     """How many conversations a worker keeps cached: ``SWITCHBOARD_WORKFLOW_CACHE``, default
-    10,000. Each costs about 100 kB of RSS; one that is not cached replays its run (at most about
-    90 events, some 0.1 s of CPU) on its next task. Size it to the conversations open per worker."""
+    8,000, what a worker of 1 GiB holds. A cached conversation costs about 80 kB of RSS, an open
+    one about 20 kB more in the store and the SDK; one that is not cached (the least recently
+    used go first: those queued the longest) replays its run, at most about 90 events and some
+    0.1 s of CPU, on its next task. Size it to the worker's memory: (memory - 200 MB) / 100 kB."""
     raw = (env.get(WORKFLOW_CACHE) or "").strip()
     if not raw:
         return WORKFLOW_CACHE_DEFAULT
