@@ -10,6 +10,7 @@ from routing.selection import recheck_after
 from service.config import WORKFLOW_CACHE_DEFAULT
 from switchboard.bench import figures as f
 from switchboard.bench.figures import BILLABLE, Report
+from switchboard.bench.extra import REPLAYS
 from switchboard.bench.runs import UNLOADED_RUNS, WARM_UP
 from switchboard.bench.world import POLL
 
@@ -183,4 +184,6 @@ def _legend_lines(r: Report) -> list[str]:
         f"leaves out the offer watch's reads ({_ms(r.routed.watch_cpu)} per conversation, measured on its "
         "thread: a workspace is another process, and the floor has none).",
         "billable actions: history events of the types " + ", ".join(BILLABLE) + ".",
+        f"replay: the largest run of the transferred conversation on a warm replayer with the worker's runner, the "
+        f"median of {REPLAYS} replays after one.",
     ) for line in _wrapped(text)]
