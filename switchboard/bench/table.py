@@ -102,7 +102,8 @@ def _target_lines(r: Report) -> list[str]:
     if r.open:
         o = r.open
         bound(f"worker RSS, {o.count} open", o.rss_mb, f"{o.rss_mb:.0f} MB", f.TARGET_OPEN_RSS_MB, " MB",
-              f"the workflow cache holds {WORKFLOW_CACHE_DEFAULT} (the default), the rest replay on their next task")
+              f"{WORKFLOW_CACHE_DEFAULT} cached (the default cache), the rest replay on their next task"
+              if o.count > WORKFLOW_CACHE_DEFAULT else f"all cached (the default cache holds {WORKFLOW_CACHE_DEFAULT})")
         ratio(f"start->offer p50, {o.count} open", _ms(o.offer.p(50)), o.offer.p(50) / routed.unloaded.p(50),
               f"unloaded conversation ({_ms(routed.unloaded.p(50))})", f.TARGET_OPEN_P50)
         first = recheck_after(0).total_seconds() / 60
