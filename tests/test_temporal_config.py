@@ -108,7 +108,7 @@ def test_a_bad_workflow_cache_size_is_refused_naming_the_variable(value):
 
 
 def test_the_workflow_cache_defaults_to_what_a_1_gib_worker_holds_and_the_worker_refuses_a_bad_one():
-    assert workflow_cache({}) == 8_000 and workflow_cache({"SWITCHBOARD_WORKFLOW_CACHE": "8000"}) == 8000
+    assert workflow_cache({}) == 8_000 and workflow_cache({"SWITCHBOARD_WORKFLOW_CACHE": "12000"}) == 12_000
     result = CliRunner().invoke(main, ["worker"], env={"SWITCHBOARD_WORKFLOW_CACHE": "lots"})
     assert result.exit_code == 1 and "SWITCHBOARD_WORKFLOW_CACHE: 'lots' is not a whole number" in result.output
     assert "Traceback" not in result.output
